@@ -1,0 +1,5 @@
+import sys
+
+from rcollapse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,31 @@
+"""Shared pytest set-up: hypothesis profiles and offline, headless defaults.
+
+Profiles (select with HYPOTHESIS_PROFILE):
+- ``ci`` (default): few examples, no deadline; the whole suite stays under 10 minutes
+  on 2 cores.
+- ``thorough``: many more examples, for a deliberate search.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=20,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
