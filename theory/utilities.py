@@ -76,6 +76,9 @@ class sigmoid(sp.Function):
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return 1 / (1 + sp.exp(-z))
 
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
+
     def _eval_is_positive(self):
         return self.args[0].is_extended_real
 
@@ -102,6 +105,9 @@ class softplus(sp.Function):
 
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return sp.log(1 + sp.exp(z))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
 
     _eval_rewrite_as_log = _eval_rewrite_as_exp
 
@@ -372,7 +378,8 @@ def _to_cvxpy(expr: sp.Expr, t):
         base, exponent = expr.args
         if not exponent.is_Number:
             raise UtilityError(f"no CVXPY form for {expr}: exponent must be a number")
-        return cp.power(_to_cvxpy(base, t), float(exponent))
+        # Exact power cones (approx=False): no rational approximation of the exponent.
+        return cp.power(_to_cvxpy(base, t), float(exponent), approx=False)
     if isinstance(expr, sp.log):
         return cp.log(_to_cvxpy(expr.args[0], t))
     if isinstance(expr, sp.exp):
