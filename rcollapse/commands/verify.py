@@ -1,0 +1,87 @@
+"""``rcollapse verify [--full] [--out FILE] [--only NAME ...]``: the package's main job.
+
+Runs every claim check of :mod:`rcollapse.verify`, prints one row per check (claim,
+where in the paper, predicted, measured, tolerance, status), writes the report as JSON
+(default ``./verify.json``, overwritten: it is the latest report) and exits 1 if any
+check fails or errors. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from rcollapse import verify as V
+
+
+def add_arguments(parser):
+    parser.add_argument("--full", action="store_true",
+                        help=f"larger n (n = {', '.join(map(str, V.FULL.ns))}) and a finer n = inf grid")
+    parser.add_argument("--out", default="verify.json", metavar="FILE",
+                        help="where to write the JSON report (default: ./verify.json)")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only these checks (a name or a prefix: derivation, limit:, thm4, ...)")
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None, lambda name: print(f"  {name}", file=sys.stderr)
+    bar = tqdm(total=total, file=sys.stderr, unit="check", leave=False, dynamic_ncols=True)
+    state = {"started": False}
+
+    def step(name):
+        if state["started"]:
+            bar.update(1)
+        state["started"] = True
+        bar.set_description(name)
+
+    return bar, step
+
+
+def _table(rows) -> str:
+    """One block per check: status, where, claim; then predicted, measured, tolerance."""
+    lines = []
+    for r in rows:
+        lines.append(f"{r.status:<5}  {r.where:<17} {r.claim}   [{r.name}, {r.seconds:.1f}s]")
+        lines.append(f"{'':24}predicted: {r.predicted}")
+        lines.append(f"{'':24}measured:  {r.measured}")
+        lines.append(f"{'':24}tolerance: {r.tolerance}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    if args.list:
+        print("\n".join(V.CHECKS))
+        return 0
+    config = V.FULL if args.full else V.DEFAULT
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ValueError(f"--out {args.out}: directory {out_dir} does not exist")
+    selected = [n for n in V.CHECKS if args.only is None or any(n.startswith(o) for o in args.only)]
+    if not selected:
+        raise ValueError(f"--only {' '.join(args.only)}: no such check (see rcollapse verify --list)")
+    bar, step = _progress_bar(len(selected))
+    t0 = time.perf_counter()
+    try:
+        rows = V.run_checks(config, only=args.only, progress=step)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    print(_table(rows))
+    summary = V.summary(rows)
+    c = summary["counts"]
+    print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
+          f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns))})")
+    report = V.report(rows, config, seconds)
+    tmp = f"{args.out}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(report, fh, indent=1, default=float)
+    os.replace(tmp, args.out)
+    print(f"report: {args.out}")
+    return 0 if summary["all_passed"] else 1
