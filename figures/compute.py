@@ -1,0 +1,167 @@
+"""The numbers behind the figures, taken from the solvers and theory rooms.
+
+Nothing here computes an optimum or a limit itself: the optimum of (5) comes from
+``solvers.solve``, the limiting measure from ``theory.limits.limiting_measure`` (with
+``solvers.solve_limit`` injected for log-sigmoid, so that its atoms and continuous part
+are exact) and the distances from ``theory.distances``. This module only calls them,
+memoizes the calls (several figures use the same optimum) and turns the results into
+plain lists for the JSON cache.
+
+The rooms are imported inside the functions: the registry, the styles and the tests of
+the figures work without them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from figures.progress import note
+
+__all__ = [
+    "atom_at",
+    "atom_masses",
+    "distances",
+    "limit_measure",
+    "measure_curve",
+    "optimum",
+    "theorem4_bound",
+    "unit_grid",
+]
+
+#: A reward within this distance of 0 (or 1) counts as sitting on the bound.
+ON_BOUND = 1e-7
+
+
+#: The solver's own KKT target, and the looser one a figure accepts when Newton stalls
+#: just above it (1e-6 is far below what a pixel or a fitted rate can show).
+SOLVER_TOL = 1e-9
+FIGURE_TOL = 1e-6
+
+
+@functools.lru_cache(maxsize=None)
+def optimum(spec: str, n: int):
+    """``solvers.solve(spec, n, method="newton")``, memoized for the whole run.
+
+    If Newton stops short of its default KKT target (``ConvergenceError``), the solve is
+    repeated with ``tol=FIGURE_TOL`` and a note; the residual reached is in the
+    Solution (``kkt_residual``) and the figure's JSON notes it (``meta.notes``).
+    """
+    from solvers import ConvergenceError, solve
+
+    try:
+        return solve(spec, int(n), method="newton", tol=SOLVER_TOL)
+    except ConvergenceError as err:
+        sol = solve(spec, int(n), method="newton", tol=FIGURE_TOL)
+        note(f"{err}; accepted at tol = {FIGURE_TOL:g} (KKT residual {sol.kkt_residual:.2g})")
+        return sol
+
+
+@functools.lru_cache(maxsize=None)
+def limit_measure(spec: str, *, exact: bool = True):
+    """The limiting measure of ``spec`` (Theorems 2 to 5), memoized.
+
+    For log-sigmoid, ``exact=True`` injects ``solvers.solve_limit`` (exact atoms and
+    continuous part); ``exact=False`` gives Theorem 4's lower bound on the atoms.
+    """
+    from theory.limits import limiting_measure
+    from theory.utilities import parse_utility
+
+    U = parse_utility(spec)
+    if exact and U.family == "log-sigmoid":
+        from solvers import solve_limit
+
+        return limiting_measure(U, limit_solver=solve_limit)
+    return limiting_measure(U)
+
+
+def theorem4_bound(spec: str) -> float:
+    """Theorem 4's lower bound on the mass of each atom, U'(1) / (U'(0) + U'(1)), as
+    theory.derivations gives it."""
+    from theory.derivations import theorem4_bound as derived_bound
+
+    return float(derived_bound(spec))
+
+
+def atom_at(measure, position: float) -> float:
+    for pos, mass in _atoms(measure):
+        if abs(pos - position) < 1e-12:
+            return float(mass)
+    return 0.0
+
+
+def _atoms(measure) -> list[tuple[float, float]]:
+    atoms = getattr(measure, "atoms", None) or {}
+    if isinstance(atoms, dict):
+        items = atoms.items()
+    else:  # a list of (position, mass), as LimitSolution has it
+        items = atoms
+    return sorted((float(p), float(m)) for p, m in items if float(m) > 0)
+
+
+def unit_grid(points: int = 801) -> np.ndarray:
+    """Points of (0, 1), denser near the ends, where Beta(a, a) with a < 1 blows up."""
+    t = np.linspace(0.0, 1.0, points)
+    x = 0.5 - 0.5 * np.cos(np.pi * t)
+    return np.clip(x, 1e-6, 1 - 1e-6)
+
+
+def _continuous_density(measure, x: np.ndarray) -> np.ndarray | None:
+    """The density of the continuous part, times its mass (theory.limits'
+    ``LimitingMeasure.density``); None when the part is absent or unknown (a bound)."""
+    if not getattr(measure, "exact", True) or not getattr(measure, "continuous_mass", 0.0):
+        return None
+    return np.asarray(measure.density(x), dtype=float)
+
+
+def measure_curve(measure, *, points: int = 801) -> dict:
+    """A limiting measure as plain lists: its density on a grid and its atoms.
+
+    Keys: ``describe``, ``theorem``, ``atoms`` ([position, mass] pairs),
+    ``atoms_are_lower_bounds``, ``x`` and ``density`` (the continuous part's density
+    times its mass; absent when the measure has no continuous part).
+    """
+    x = unit_grid(points)
+    density = _continuous_density(measure, x)
+    describe = measure.describe() if hasattr(measure, "describe") else str(measure)
+    curve = {
+        "describe": describe,
+        "theorem": getattr(measure, "theorem", ""),
+        "atoms": [[p, m] for p, m in _atoms(measure)],
+        "atoms_are_lower_bounds": bool(getattr(measure, "atoms_are_lower_bounds", False)),
+    }
+    if density is not None:
+        curve["x"] = x
+        curve["density"] = density
+    return curve
+
+
+def atom_masses(rewards, *, tol: float = ON_BOUND) -> tuple[float, float]:
+    """Fractions of the rewards sitting at 0 and at 1: a finite n's atoms."""
+    r = np.asarray(rewards, dtype=float)
+    return float(np.mean(r <= tol)), float(np.mean(r >= 1.0 - tol))
+
+
+def distances(rewards, measure) -> tuple[float, float]:
+    """(KS, W1) from the empirical distribution of ``rewards`` to ``measure``."""
+    from theory.distances import ks_distance, w1_distance
+
+    return float(ks_distance(rewards, measure)), float(w1_distance(rewards, measure))
+
+
+def loglog_rate(ns, values, *, n_min: int = 1) -> dict:
+    """Least-squares fit of log(value) = log(c) - p log(n) over n >= n_min.
+
+    Returns ``{"rate": p, "c": c, "n_min": n_min}``: the value falls like n^-p.
+
+    >>> round(loglog_rate([10, 100, 1000], [0.1, 0.01, 0.001])["rate"], 6)
+    1.0
+    """
+    ns = np.asarray(ns, dtype=float)
+    v = np.asarray(values, dtype=float)
+    keep = (ns >= n_min) & np.isfinite(v) & (v > 0)
+    if keep.sum() < 2:
+        return {"rate": None, "c": None, "n_min": n_min}
+    slope, intercept = np.polyfit(np.log(ns[keep]), np.log(v[keep]), 1)
+    return {"rate": float(-slope), "c": float(np.exp(intercept)), "n_min": n_min}

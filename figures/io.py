@@ -1,0 +1,105 @@
+"""Files of a figure: its data as JSON and its image as PNG and PDF, side by side.
+
+For a figure ``NAME`` in the output folder ``OUT``::
+
+    OUT/NAME.json   the data, exactly what make_figure(data) reads, plus a "meta" entry
+    OUT/NAME.png    the image at style.DPI
+    OUT/NAME.pdf    the image as vectors
+
+Files are written atomically (a temporary file, then a rename), so an interrupted run
+never leaves a half-written cache that a later run would trust.
+
+>>> to_jsonable({"x": np.arange(3), "y": np.float64(0.5), "z": (1, float("nan"))})
+{'x': [0, 1, 2], 'y': 0.5, 'z': [1, None]}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMATS", "image_paths", "load_json", "save_figure", "save_json", "to_jsonable"]
+
+#: The image formats written for every figure.
+FORMATS = ("png", "pdf")
+
+
+def to_jsonable(obj):
+    """``obj`` with numpy arrays and scalars made plain Python; NaN and inf become None.
+
+    Dicts keep their keys as strings; tuples become lists. Raises TypeError for anything
+    JSON cannot hold (a figure's data must be plain numbers, strings and lists).
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    raise TypeError(f"a figure's data must be JSON-able; got {type(obj).__name__}")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save_json(path: str | os.PathLike, data: dict) -> dict:
+    """Write ``data`` as JSON (atomically) and return the JSON-able form that was written."""
+    plain = to_jsonable(data)
+    text = json.dumps(plain, indent=1, allow_nan=False)
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+    return plain
+
+
+def load_json(path: str | os.PathLike) -> dict | None:
+    """The data saved at ``path``, or None when the file is missing or not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def image_paths(out: str | os.PathLike, name: str) -> list[Path]:
+    """The image files of figure ``name`` in folder ``out``, one per format."""
+    return [Path(out) / f"{name}.{ext}" for ext in FORMATS]
+
+
+def save_figure(fig, out: str | os.PathLike, name: str, *, dpi: int | None = None) -> list[Path]:
+    """Write ``fig`` as ``out/name.png`` and ``out/name.pdf``; return the paths.
+
+    The canvas is the figure's own size (no tight bounding box), so a PNG is exactly
+    ``fig.get_size_inches() * dpi`` pixels.
+    """
+    from figures.style import DPI
+
+    paths = image_paths(out, name)
+    for path in paths:
+        fmt = path.suffix.lstrip(".")
+        _atomic_write(path, lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=dpi or DPI))
+    return paths
