@@ -167,7 +167,7 @@ def _closed_form_check(spec: str, cfg: VerifyConfig) -> Check:
     ks, w1 = [], []
     for n in ns:
         r = _solve(spec, n).rewards
-        ks.append(ks_distance(r, mu))
+        ks.append(ks_distance(r, mu, symmetric=True))
         w1.append(w1_distance(r, mu))
     ok = _falls(ks) and _falls(w1) and ks[-1] <= ks_tol(ns[-1]) and w1[-1] <= w1_tol(ns[-1])
     return Check(
@@ -193,8 +193,8 @@ def _versus_check(spec: str, wrong, wrong_name: str, label: str, where: str, wro
 
     right = limiting_measure(spec)
     ns = list(cfg.card_n)
-    ks_right = [ks_distance(_solve(spec, n).rewards, right) for n in ns]
-    ks_wrong = [ks_distance(_solve(spec, n).rewards, wrong) for n in ns]
+    ks_right = [ks_distance(_solve(spec, n).rewards, right, symmetric=True) for n in ns]
+    ks_wrong = [ks_distance(_solve(spec, n).rewards, wrong, symmetric=True) for n in ns]
     ok = _falls(ks_right) and min(ks_wrong) >= wrong_floor and ks_wrong[-1] >= 10 * ks_right[-1]
     return Check(
         name=f"{label}:{spec}",
@@ -391,7 +391,7 @@ def _theorem4_solver_check(spec: str, cfg: VerifyConfig) -> Check:
     for n in cfg.ns:
         r = _solve(spec, n).rewards
         masses.append(float(np.mean(r >= 1.0 - 1e-7)))
-        ks.append(ks_distance(r, mu, atom_tol=1e-7))
+        ks.append(ks_distance(r, mu, atom_tol=1e-7, symmetric=True))
         w1.append(w1_distance(r, mu))
     n_max = cfg.ns[-1]
     mass_tol = 2.0 / n_max + 1e-3  # the mass of n points moves in steps of 1/n; grid error

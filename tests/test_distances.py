@@ -107,3 +107,24 @@ def test_properties_any_sample(sample, spec):
     assert 0.0 <= w1 <= ks + 1e-12 <= 1.0 + 1e-12
     if not mu.atoms:
         assert ks >= 1.0 / (2 * len(sample)) - 1e-12
+
+
+def test_symmetric_ks_equals_plain_ks_on_exact_samples_and_ignores_rounding_near_1():
+    """symmetric=True takes the sup over x <= 1/2: equal to the plain KS when nothing rounds,
+    and immune to rewards near 1 rounded to 1.0 (power:g with g near 1)."""
+    mu = limiting_measure("power:0.5")
+    n = 64
+    low = mu.ppf((np.arange(n // 2) + 0.5) / n)
+    exact = np.concatenate([low, 1.0 - low])  # 1 - low is exact enough here
+    assert ks_distance(exact, mu, symmetric=True) == pytest.approx(ks_distance(exact, mu), abs=1e-8)
+    mu95 = limiting_measure("power:0.95")
+    low = mu95.ppf((np.arange(n // 2) + 0.5) / n)
+    rounded = np.concatenate([low, 1.0 - low])  # several 1 - low round to 1.0
+    assert np.sum(rounded == 1.0) >= 2
+    assert ks_distance(rounded, mu95, symmetric=True) == pytest.approx(0.5 / n, rel=1e-6)
+    assert ks_distance(rounded, mu95) > 5 / n
+
+
+def test_symmetric_ks_refuses_an_asymmetric_sample():
+    with pytest.raises(ValueError, match="symmetric"):
+        ks_distance([0.1, 0.2, 0.95], limiting_measure("log"), symmetric=True)
