@@ -1,0 +1,1 @@
+"""Benchmarks: ``benchmarks.solvers`` (``rcollapse bench solvers``)."""

