@@ -281,8 +281,11 @@ def _integrated_cdf(dist, t):
 # --------------------------------------------------------------------------------------
 # One function per theorem.
 # --------------------------------------------------------------------------------------
-def _beta_measure(U: Utility, theorem: str, statement: str, note: str = "") -> LimitingMeasure:
-    a = beta_parameter(U)
+def _beta_measure(U: Utility, theorem: str, statement: str, note: str = "", *,
+                  a: float | None = None) -> LimitingMeasure:
+    """Beta(a, a) for U, with a = beta_parameter(U) (derived) unless given."""
+    if a is None:
+        a = beta_parameter(U)
     return LimitingMeasure(
         spec=U.spec,
         atoms={},
@@ -479,13 +482,8 @@ def design_card_measure(U: Utility | str) -> LimitingMeasure:
     U = parse_utility(U)
     if U.family != "power":
         raise OutsideHypotheses(f"{U.spec}: the design card's formula is about U = x^g")
-    a = 1.0 - U.param / 2.0
-    return LimitingMeasure(
-        spec=U.spec,
-        atoms={},
-        continuous=stats.beta(a, a),
-        continuous_mass=1.0,
-        theorem="design card (incorrect)",
-        statement="design card: U = x^g => Beta(1-g/2, 1-g/2) -- wrong, see Theorem 2",
-        continuous_info={"name": "beta", "a": a, "b": a},
+    return _beta_measure(
+        U, "design card (incorrect)",
+        "design card: U = x^g => Beta(1-g/2, 1-g/2) -- wrong, see Theorem 2",
+        "the design card's formula, kept for the comparison only", a=1.0 - U.param / 2.0,
     )
