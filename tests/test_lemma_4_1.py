@@ -114,6 +114,7 @@ def test_optimum_is_symmetric(U, n, method):
 @with_corners(*STRICTLY_CONCAVE_FAMILIES, max_n=30, seed=0)
 @example(U=parse_utility("log-sigmoid:3.065"), n=25, seed=0)  # found by hypothesis
 @example(U=parse_utility("neg-power:3"), n=20, seed=0)
+@example(U=parse_utility("log-sigmoid:4.5"), n=22, seed=0)  # found by the thorough profile
 @given(
     U=utilities(families=STRICTLY_CONCAVE_FAMILIES),
     n=sizes(high=30),

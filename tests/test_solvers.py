@@ -231,3 +231,10 @@ def test_lbfgs_refuses_a_loose_answer_and_carries_the_point_reached():
         solve("log-sigmoid:3.065", 25, method="lbfgs")
     assert "KKT residual" in str(info.value)
     assert info.value.solution.kkt_residual > 1e-5
+
+
+def test_cvxpy_refuses_an_answer_clarabel_calls_inaccurate_with_a_loose_certificate():
+    """log-sigmoid:4.5 at n = 22: Clarabel stops at optimal_inaccurate with KKT 2.4e-6,
+    2e-4 away from the optimum in rewards: an error, not an answer (found by hypothesis)."""
+    with pytest.raises(ConvergenceError, match="inaccurate"):
+        solve("log-sigmoid:4.5", 22, method="cvxpy")
