@@ -38,7 +38,7 @@ CVXPY_RESIDUAL_LIMIT = 1e-4
 #: An answer Clarabel itself calls inaccurate is kept only below this certificate.
 INACCURATE_RESIDUAL_LIMIT = 1e-6
 #: An L-BFGS-B answer whose certificate is worse than this is an error, not an answer.
-LBFGS_RESIDUAL_LIMIT = 1e-5
+LBFGS_RESIDUAL_LIMIT = 1e-6
 #: ...unless the optimum has a gap below this, the absolute accuracy of an interior point
 #: (and, near r = 1, of float64 rewards): such a gap cannot be resolved to the relative
 #: precision the certificate needs (power:0.9 at n = 17: the top gaps are 2.5e-16 and
@@ -107,7 +107,7 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
       or above 1e-6 when Clarabel itself reports ``optimal_inaccurate``,
       and not even then when the optimum has gaps below 1e-10, the interior point's
       absolute accuracy (the status says so);
-      lbfgs raises above max(tol, 1e-5), or when scipy reports no convergence (it stalls on
+      lbfgs raises above max(tol, 1e-6), or when scipy reports no convergence (it stalls on
       near-degenerate problems: log-sigmoid:3.065 at n = 25 stops at a residual of 3e-4).
       Every ConvergenceError carries the point reached as ``err.solution``.
     - ``max_iter``: Newton steps on the full problem (default 100; 1000 from a ``start``) or L-BFGS iterations

@@ -115,6 +115,7 @@ def test_optimum_is_symmetric(U, n, method):
 @example(U=parse_utility("log-sigmoid:3.065"), n=25, seed=0)  # found by hypothesis
 @example(U=parse_utility("neg-power:3"), n=20, seed=0)
 @example(U=parse_utility("log-sigmoid:4.5"), n=22, seed=0)  # found by the thorough profile
+@example(U=parse_utility("neg-power:1"), n=19, seed=6)  # found by the thorough profile
 @given(
     U=utilities(families=STRICTLY_CONCAVE_FAMILIES),
     n=sizes(high=30),
