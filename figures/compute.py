@@ -26,7 +26,6 @@ __all__ = [
     "limit_measure",
     "measure_curve",
     "optimum",
-    "theorem4_bound",
     "unit_grid",
 ]
 
@@ -74,14 +73,6 @@ def limit_measure(spec: str, *, exact: bool = True):
 
         return limiting_measure(U, limit_solver=solve_limit)
     return limiting_measure(U)
-
-
-def theorem4_bound(spec: str) -> float:
-    """Theorem 4's lower bound on the mass of each atom, U'(1) / (U'(0) + U'(1)), as
-    theory.derivations gives it."""
-    from theory.derivations import theorem4_bound as derived_bound
-
-    return float(derived_bound(spec))
 
 
 def atom_at(measure, position: float) -> float:

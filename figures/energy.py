@@ -15,23 +15,12 @@ from figures import style
 from figures.compute import loglog_rate, optimum
 from figures.progress import track
 from figures.registry import register
+from theory.derivations import limit_energy
 
 GAMMAS = (0.25, 0.5, 0.75)
 NS = {True: (4, 8, 16, 32, 64, 128, 256, 512), False: (4, 8, 16, 32, 64, 128, 256, 512,
                                                         1024, 2048)}
 N_FIT = 32
-
-
-def limit_energy(spec: str) -> float:
-    """Lemma 4.5's limit of (2 / (n (n-1))) max S, pi / (B(a, a) cos(pi gamma / 2)) with
-    a = (1 - gamma)/2, as theory.derivations derives it.
-
-    >>> round(limit_energy("power:0.5"), 6)
-    0.59907
-    """
-    from theory.derivations import limit_energy as derived_limit_energy
-
-    return float(derived_limit_energy(spec))
 
 
 def compute(*, quick: bool) -> dict:
@@ -40,7 +29,7 @@ def compute(*, quick: bool) -> dict:
     for g in track(GAMMAS, desc="energy"):
         spec = f"power:{g:g}"
         values = [2.0 * optimum(spec, n).objective / (n * (n - 1)) for n in ns]
-        limit = limit_energy(spec)
+        limit = float(limit_energy(spec))
         gaps = [abs(limit - v) for v in values]
         series.append({"spec": spec, "gamma": g, "values": values, "limit": limit,
                        "gaps": gaps, "fit": loglog_rate(ns, gaps, n_min=N_FIT)})

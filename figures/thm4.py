@@ -14,9 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from figures import style
-from figures.compute import atom_masses, limit_measure, optimum, theorem4_bound, atom_at
+from figures.compute import atom_at, atom_masses, limit_measure, optimum
 from figures.progress import track
 from figures.registry import register
+from theory.derivations import theorem4_bound
 
 SIGMAS = {True: np.geomspace(0.05, 20, 9), False: np.geomspace(0.05, 20, 17)}
 FINITE_N = {True: (8, 100, 1000), False: (8, 100, 1000, 2000)}
@@ -33,7 +34,7 @@ def compute(*, quick: bool) -> dict:
     finite = {str(n): [] for n in ns}
     for s in track(sigmas, desc="thm4 sigma"):
         spec = _spec(s)
-        bound.append(theorem4_bound(spec))
+        bound.append(float(theorem4_bound(spec)))
         exact.append(atom_at(limit_measure(spec), 0.0))
         for n in ns:
             m0, m1 = atom_masses(optimum(spec, n).rewards)
