@@ -1,10 +1,10 @@
-"""Root pytest set-up: module doctests are collected from every room (see setup.cfg)."""
+"""Root pytest set-up: offline, headless defaults for every test.
+
+The rooms' doctests run through tests/test_doctests.py, by their installed names.
+"""
 
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-# Running rcollapse/__main__.py would run the CLI; setup.py-like scripts are not modules.
-collect_ignore = ["rcollapse/__main__.py"]

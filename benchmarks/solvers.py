@@ -54,7 +54,7 @@ LBFGS_COMPARE_N = 2000
 
 
 def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
-    from solvers import ConvergenceError, solve
+    from rcollapse.solvers import ConvergenceError, solve
 
     def row(sol, converged):
         return {"ok": True, "converged": converged, "seconds": sol.seconds,
@@ -62,7 +62,7 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
                 "status": sol.status, "objective": sol.objective}
 
     try:
-        from theory.utilities import parse_utility
+        from rcollapse.theory.utilities import parse_utility
 
         U = parse_utility(spec)
         solve(U, 4, method=method)  # warm-up: sympy-derived forms, imports, CVXPY caches

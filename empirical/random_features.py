@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from theory.utilities import Utility, parse_utility
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = [
     "RandomFeatureConfig",

@@ -12,9 +12,9 @@ Public API:
 - :data:`DEFAULT_OUT` - ``out/figures``.
 """
 
-from figures.build import DEFAULT_OUT, Made, build, make
-from figures.catalog import FIGURE_MODULES, all_figures, get
-from figures.registry import REGISTRY, FigureSpec, register
+from rcollapse.figures.build import DEFAULT_OUT, Made, build, make
+from rcollapse.figures.catalog import FIGURE_MODULES, all_figures, get
+from rcollapse.figures.registry import REGISTRY, FigureSpec, register
 
 __all__ = [
     "DEFAULT_OUT",

@@ -6,8 +6,8 @@ a ``--quick`` run too; a quick cache does not serve a full run). ``recompute=Tru
 ignores it.
 
 >>> import tempfile
->>> from figures.registry import FigureSpec
->>> from figures.style import new_figure
+>>> from rcollapse.figures.registry import FigureSpec
+>>> from rcollapse.figures.style import new_figure
 >>> def _plot(data):
 ...     fig, axes = new_figure()
 ...     axes[0, 0].plot(data["x"], data["y"])
@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from figures import io, progress
-from figures.registry import FigureSpec
-from figures.style import close, paper_style
+from rcollapse.figures import io, progress
+from rcollapse.figures.registry import FigureSpec
+from rcollapse.figures.style import close, paper_style
 
 __all__ = ["DEFAULT_OUT", "Made", "build", "cache_path", "load_cached", "make", "plan"]
 

@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from figures import style
-from figures.compute import distances, limit_measure, measure_curve, optimum
-from figures.registry import register
+from rcollapse.figures import style
+from rcollapse.figures.compute import distances, limit_measure, measure_curve, optimum
+from rcollapse.figures.registry import register
 
 GAMMA = 0.5
 N = 1000
@@ -23,7 +23,7 @@ BINS = 25
 def compute(*, quick: bool) -> dict:
     spec = f"power:{GAMMA:g}"
     sol = optimum(spec, N)
-    from theory.limits import design_card_measure  # the card's (wrong) formula, for show
+    from rcollapse.theory.limits import design_card_measure  # the card's (wrong) formula, for show
 
     correct, card = limit_measure(spec), design_card_measure(spec)
     ks_c, w1_c = distances(sol.rewards, correct)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import importlib
 
-from figures.registry import REGISTRY, FigureSpec
+from rcollapse.figures.registry import REGISTRY, FigureSpec
 
 __all__ = ["FIGURE_MODULES", "all_figures", "get", "load"]
 
 #: The modules that register figures, in the order of ``--list`` and of a run.
 FIGURE_MODULES = (
-    "figures.fig2",
-    "figures.thm23",
-    "figures.thm4",
-    "figures.convergence",
-    "figures.card",
-    "figures.energy",
+    "rcollapse.figures.fig2",
+    "rcollapse.figures.thm23",
+    "rcollapse.figures.thm4",
+    "rcollapse.figures.convergence",
+    "rcollapse.figures.card",
+    "rcollapse.figures.energy",
 )
 
 

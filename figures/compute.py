@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from figures.progress import note
+from rcollapse.figures.progress import note
 
 __all__ = [
     "atom_at",
@@ -47,7 +47,7 @@ def optimum(spec: str, n: int):
     repeated with ``tol=FIGURE_TOL`` and a note; the residual reached is in the
     Solution (``kkt_residual``) and the figure's JSON notes it (``meta.notes``).
     """
-    from solvers import ConvergenceError, solve
+    from rcollapse.solvers import ConvergenceError, solve
 
     try:
         return solve(spec, int(n), method="newton", tol=SOLVER_TOL)
@@ -64,12 +64,12 @@ def limit_measure(spec: str, *, exact: bool = True):
     For log-sigmoid, ``exact=True`` injects ``solvers.solve_limit`` (exact atoms and
     continuous part); ``exact=False`` gives Theorem 4's lower bound on the atoms.
     """
-    from theory.limits import limiting_measure
-    from theory.utilities import parse_utility
+    from rcollapse.theory.limits import limiting_measure
+    from rcollapse.theory.utilities import parse_utility
 
     U = parse_utility(spec)
     if exact and U.family == "log-sigmoid":
-        from solvers import solve_limit
+        from rcollapse.solvers import solve_limit
 
         return limiting_measure(U, limit_solver=solve_limit)
     return limiting_measure(U)
@@ -136,7 +136,7 @@ def atom_masses(rewards, *, tol: float = ON_BOUND) -> tuple[float, float]:
 
 def distances(rewards, measure) -> tuple[float, float]:
     """(KS, W1) from the empirical distribution of ``rewards`` to ``measure``."""
-    from theory.distances import ks_distance, w1_distance
+    from rcollapse.theory.distances import ks_distance, w1_distance
 
     # The optimum and the limit are symmetric: KS from the lower half, exact near r = 1.
     return float(ks_distance(rewards, measure, symmetric=True)), float(w1_distance(rewards, measure))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import style
-from figures.compute import distances, limit_measure, loglog_rate, optimum
-from figures.progress import track
-from figures.registry import register
+from rcollapse.figures import style
+from rcollapse.figures.compute import distances, limit_measure, loglog_rate, optimum
+from rcollapse.figures.progress import track
+from rcollapse.figures.registry import register
 
 SPECS = ("power:0.5", "log", "neg-power:0.5", "neg-power:2", "log-sigmoid:1")
 NS = {True: (8, 16, 32, 64, 128, 256, 512), False: (8, 16, 32, 64, 128, 256, 512, 1024, 2048)}

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import style
-from figures.compute import loglog_rate, optimum
-from figures.progress import track
-from figures.registry import register
-from theory.derivations import limit_energy
+from rcollapse.figures import style
+from rcollapse.figures.compute import loglog_rate, optimum
+from rcollapse.figures.progress import track
+from rcollapse.figures.registry import register
+from rcollapse.theory.derivations import limit_energy
 
 GAMMAS = (0.25, 0.5, 0.75)
 NS = {True: (4, 8, 16, 32, 64, 128, 256, 512), False: (4, 8, 16, 32, 64, 128, 256, 512,

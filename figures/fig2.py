@@ -12,10 +12,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from figures import style
-from figures.compute import atom_masses, limit_measure, measure_curve, optimum
-from figures.progress import track
-from figures.registry import register
+from rcollapse.figures import style
+from rcollapse.figures.compute import atom_masses, limit_measure, measure_curve, optimum
+from rcollapse.figures.progress import track
+from rcollapse.figures.registry import register
 
 #: The families and parameters of the figure, one column each.
 FAMILIES = (

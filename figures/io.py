@@ -96,7 +96,7 @@ def save_figure(fig, out: str | os.PathLike, name: str, *, dpi: int | None = Non
     The canvas is the figure's own size (no tight bounding box), so a PNG is exactly
     ``fig.get_size_inches() * dpi`` pixels.
     """
-    from figures.style import DPI
+    from rcollapse.figures.style import DPI
 
     paths = image_paths(out, name)
     for path in paths:

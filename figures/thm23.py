@@ -13,10 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from figures import style
-from figures.compute import distances, limit_measure, measure_curve, optimum
-from figures.progress import track
-from figures.registry import register
+from rcollapse.figures import style
+from rcollapse.figures.compute import distances, limit_measure, measure_curve, optimum
+from rcollapse.figures.progress import track
+from rcollapse.figures.registry import register
 
 ROWS = (
     ("Theorem 2", ("power:0.25", "power:0.5", "power:0.75")),
@@ -57,7 +57,7 @@ def example() -> dict:
                                      "x": x, "density": law.pdf(x)},
                            "ks": 0.01, "w1": 0.001})
         rows.append({"theorem": theorem, "panels": panels})
-    from figures.io import to_jsonable
+    from rcollapse.figures.io import to_jsonable
 
     return to_jsonable({"n": 80, "rows": rows})
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import style
-from figures.compute import atom_at, atom_masses, limit_measure, optimum
-from figures.progress import track
-from figures.registry import register
-from theory.derivations import theorem4_bound
+from rcollapse.figures import style
+from rcollapse.figures.compute import atom_at, atom_masses, limit_measure, optimum
+from rcollapse.figures.progress import track
+from rcollapse.figures.registry import register
+from rcollapse.theory.derivations import theorem4_bound
 
 SIGMAS = {True: np.geomspace(0.05, 20, 9), False: np.geomspace(0.05, 20, 17)}
 FINITE_N = {True: (8, 100, 1000), False: (8, 100, 1000, 2000)}

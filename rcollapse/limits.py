@@ -7,9 +7,9 @@ both. :func:`limiting_measure` passes it to :func:`theory.limits.limiting_measur
 
 from __future__ import annotations
 
-from theory.limits import LimitingMeasure
-from theory.limits import limiting_measure as _theory_limiting_measure
-from theory.utilities import Utility, parse_utility
+from rcollapse.theory.limits import LimitingMeasure
+from rcollapse.theory.limits import limiting_measure as _theory_limiting_measure
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = ["limit_solver", "limiting_measure"]
 
@@ -17,10 +17,10 @@ __all__ = ["limit_solver", "limiting_measure"]
 def limit_solver():
     """``solvers.solve_limit``, or None when the solvers room does not provide it yet."""
     try:
-        from solvers import solve_limit
+        from rcollapse.solvers import solve_limit
     except ImportError:
         try:
-            from solvers.limit import solve_limit
+            from rcollapse.solvers.limit import solve_limit
         except ImportError:
             return None
     return solve_limit

@@ -89,7 +89,7 @@ def _fmt_list(values, fmt="{:.2g}") -> str:
 # Dependencies, imported lazily: a missing one makes its checks ERROR, never PASS.
 # --------------------------------------------------------------------------------------
 def _solvers():
-    import solvers
+    from rcollapse import solvers
 
     if not hasattr(solvers, "solve"):
         raise ImportError("solvers.solve is not available")
@@ -158,8 +158,8 @@ CLOSED_FORMS = {
 
 
 def _closed_form_check(spec: str, cfg: VerifyConfig) -> Check:
-    from theory.distances import ks_distance, w1_distance
-    from theory.limits import limiting_measure
+    from rcollapse.theory.distances import ks_distance, w1_distance
+    from rcollapse.theory.limits import limiting_measure
 
     where, ks_tol, w1_tol, note = CLOSED_FORMS[spec]
     mu = limiting_measure(spec)
@@ -188,8 +188,8 @@ def _closed_form_check(spec: str, cfg: VerifyConfig) -> Check:
 def _versus_check(spec: str, wrong, wrong_name: str, label: str, where: str, wrong_floor: float,
                   cfg: VerifyConfig) -> Check:
     """The optimum converges to the right limit and stays away from a ``wrong`` measure."""
-    from theory.distances import ks_distance
-    from theory.limits import limiting_measure
+    from rcollapse.theory.distances import ks_distance
+    from rcollapse.theory.limits import limiting_measure
 
     right = limiting_measure(spec)
     ns = list(cfg.card_n)
@@ -210,7 +210,7 @@ def _versus_check(spec: str, wrong, wrong_name: str, label: str, where: str, wro
 
 
 def _card_check(spec: str, cfg: VerifyConfig) -> Check:
-    from theory.limits import design_card_measure
+    from rcollapse.theory.limits import design_card_measure
 
     return _versus_check(spec, design_card_measure(spec), "the design card's", "card", "Thm 2 vs card", 0.1, cfg)
 
@@ -219,8 +219,8 @@ def _beyond_beta_check(spec: str, cfg: VerifyConfig) -> Check:
     """neg-power:g, g > 1: Theorem 3's Beta((1+g)/2, ...) read beyond its range is wrong."""
     from scipy import stats
 
-    from theory.limits import LimitingMeasure
-    from theory.utilities import parse_utility
+    from rcollapse.theory.limits import LimitingMeasure
+    from rcollapse.theory.utilities import parse_utility
 
     g = parse_utility(spec).param
     a = (1 + g) / 2
@@ -239,7 +239,7 @@ def _beyond_beta_check(spec: str, cfg: VerifyConfig) -> Check:
 def _derivation_a_check(family: str, cfg: VerifyConfig) -> Check:
     import sympy as sp
 
-    from theory import derivations as D
+    from rcollapse.theory import derivations as D
 
     derivation = D.derive_beta_parameter(family)
     samples = {"power": ("1/4", "1/2"), "neg-power": ("1/4", "1/2"), "log": (None,)}[family]
@@ -294,7 +294,7 @@ ENERGY_SPECS = {
 def _energy_symbolic_check(cfg: VerifyConfig) -> Check:
     import sympy as sp
 
-    from theory import derivations as D
+    from rcollapse.theory import derivations as D
 
     E = D.derive_limit_energy("power")
     target = D.limit_energy_target(D.gamma)
@@ -315,9 +315,9 @@ def _energy_symbolic_check(cfg: VerifyConfig) -> Check:
 
 
 def _energy_solver_check(spec: str, cfg: VerifyConfig) -> Check:
-    from theory.derivations import limit_energy
-    from theory.objective import overall_utility
-    from theory.utilities import parse_utility
+    from rcollapse.theory.derivations import limit_energy
+    from rcollapse.theory.objective import overall_utility
+    from rcollapse.theory.utilities import parse_utility
 
     U = parse_utility(spec)
     E = limit_energy(U)
@@ -350,8 +350,8 @@ def _energy_solver_check(spec: str, cfg: VerifyConfig) -> Check:
 def _theorem4_symbolic_check(cfg: VerifyConfig) -> Check:
     import sympy as sp
 
-    from theory.derivations import theorem4_bound_expr
-    from theory.utilities import FAMILIES, x
+    from rcollapse.theory.derivations import theorem4_bound_expr
+    from rcollapse.theory.utilities import FAMILIES, x
 
     sigma = sp.Symbol("sigma", positive=True)
     bound = theorem4_bound_expr(FAMILIES["log-sigmoid"].build(sigma))
@@ -379,9 +379,9 @@ THEOREM4_W1 = Rate(1.0)
 
 
 def _theorem4_solver_check(spec: str, cfg: VerifyConfig) -> Check:
-    from theory.derivations import theorem4_bound
-    from theory.distances import ks_distance, w1_distance
-    from theory.limits import limiting_measure
+    from rcollapse.theory.derivations import theorem4_bound
+    from rcollapse.theory.distances import ks_distance, w1_distance
+    from rcollapse.theory.limits import limiting_measure
 
     bound = theorem4_bound(spec)
     sol = _solve_limit(spec, cfg.grid)
@@ -419,8 +419,8 @@ THEOREM5_SPECS = ("power:0.5", "log", "neg-power:0.5", "linear")
 
 
 def _theorem5_check(spec: str, cfg: VerifyConfig) -> Check:
-    from theory.distances import w1_distance
-    from theory.limits import limiting_measure
+    from rcollapse.theory.distances import w1_distance
+    from rcollapse.theory.limits import limiting_measure
 
     mu = limiting_measure(spec)
     sol = _solve_limit(spec, cfg.grid)
@@ -448,7 +448,7 @@ def _theorem5_check(spec: str, cfg: VerifyConfig) -> Check:
 def _lemma41_symbolic_check(cfg: VerifyConfig) -> Check:
     import sympy as sp
 
-    from theory import derivations as D
+    from rcollapse.theory import derivations as D
 
     refl = D.lemma41_reflection_invariance(5)
     ends = D.lemma41_endpoint_gradients(4)
@@ -499,7 +499,7 @@ def _lemma41_solver_check(cfg: VerifyConfig) -> Check:
 # Gauss-Lobatto exactness for U = log.
 # --------------------------------------------------------------------------------------
 def _lobatto_check(cfg: VerifyConfig) -> Check:
-    from theory.exact import gauss_lobatto_rewards
+    from rcollapse.theory.exact import gauss_lobatto_rewards
 
     # gauss_lobatto_rewards finds the nodes as eigenvalues, O(n^3): up to n = 1000.
     ns = sorted({8, *(n for n in cfg.ns if n <= 1000)})

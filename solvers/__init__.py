@@ -15,11 +15,11 @@ Public API:
 (True, True)
 """
 
-from solvers.api import METHODS, solve
-from solvers.errors import ConvergenceError, SolverInputError
-from solvers.kkt import kkt_residual
-from solvers.limit import LimitSolution, solve_limit
-from solvers.result import Solution
+from rcollapse.solvers.api import METHODS, solve
+from rcollapse.solvers.errors import ConvergenceError, SolverInputError
+from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.limit import LimitSolution, solve_limit
+from rcollapse.solvers.result import Solution
 
 __all__ = [
     "METHODS",

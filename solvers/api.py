@@ -18,12 +18,12 @@ import time
 
 import numpy as np
 
-from solvers import cvx, lbfgs, newton
-from solvers.errors import ConvergenceError, SolverInputError
-from solvers.kkt import kkt_residual
-from solvers.result import Solution
-from theory.objective import CHUNK_ELEMENTS, overall_utility
-from theory.utilities import parse_utility
+from rcollapse.solvers import cvx, lbfgs, newton
+from rcollapse.solvers.errors import ConvergenceError, SolverInputError
+from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.result import Solution
+from rcollapse.theory.objective import CHUNK_ELEMENTS, overall_utility
+from rcollapse.theory.utilities import parse_utility
 
 __all__ = ["solve", "METHODS", "memory_estimate", "available_memory"]
 

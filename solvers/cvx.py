@@ -13,7 +13,7 @@ raised as :class:`ConvergenceError`, never hidden. For them a second formulation
 the order constraints, which the domain of U (every gap > 0) already imposes; it
 rescues some cases (log at n = 100, neg-power:3 at n = 20).
 
->>> from theory.utilities import parse_utility
+>>> from rcollapse.theory.utilities import parse_utility
 >>> out = solve_cvxpy(parse_utility("log"), 3)
 >>> [round(float(v), 6) for v in out.rewards]
 [1.0, 0.5, 0.0]
@@ -28,7 +28,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sparse
 
-from solvers.errors import ConvergenceError
+from rcollapse.solvers.errors import ConvergenceError
 
 __all__ = ["solve_cvxpy", "pair_difference_matrix", "memory_estimate"]
 

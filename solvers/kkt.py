@@ -27,7 +27,7 @@ The inner minimum has a closed form (the violations are monotone in lambda_0):
 
 with G_0 = 0 and G_max = max_{k >= 1} G_k. It is 0 exactly at a KKT point.
 
->>> from theory.utilities import parse_utility
+>>> from rcollapse.theory.utilities import parse_utility
 >>> kkt_residual(parse_utility("linear"), [1.0, 1.0, 0.0, 0.0])
 0.0
 >>> round(kkt_residual(parse_utility("linear"), [1.0, 0.9, 0.0, 0.0]), 4)  # r_2 should be 1
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.objective import CHUNK_ELEMENTS, utility_gradient
+from rcollapse.theory.objective import CHUNK_ELEMENTS, utility_gradient
 
 __all__ = ["kkt_residual", "constraint_slacks"]
 
@@ -75,7 +75,7 @@ def kkt_residual(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELE
     without cancellation, when the caller has it. Returns inf when the gradient is not
     finite (a tie where U'(0+) is infinite). Cost: one chunked pass over the n^2 pairs.
 
-    >>> from theory.utilities import parse_utility
+    >>> from rcollapse.theory.utilities import parse_utility
     >>> kkt_residual(parse_utility("log"), [1.0, 0.5, 0.0])
     0.0
     """

@@ -10,7 +10,7 @@ dS/dw_m = G_m = g_1 + ... + g_m (g = grad S) and dS/dtheta = w * (G - w . G). Ti
 (the runs of log-sigmoid and linear) are reached only as theta -> -inf, so the baseline
 certifies them loosely; that is the honest cost of a first-order method here.
 
->>> from theory.utilities import parse_utility
+>>> from rcollapse.theory.utilities import parse_utility
 >>> out = solve_lbfgs(parse_utility("log"), 3)
 >>> [round(float(v), 6) for v in out.rewards]
 [1.0, 0.5, 0.0]
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from theory.objective import CHUNK_ELEMENTS, overall_utility, utility_gradient
+from rcollapse.theory.objective import CHUNK_ELEMENTS, overall_utility, utility_gradient
 
 __all__ = ["solve_lbfgs"]
 

@@ -62,8 +62,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, linalg
 
-from solvers.errors import ConvergenceError, SolverInputError
-from theory.utilities import Utility, parse_utility
+from rcollapse.solvers.errors import ConvergenceError, SolverInputError
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = ["LimitSolution", "solve_limit", "DEFAULT_GRID", "MIN_GRID", "MAX_GRID"]
 

@@ -68,10 +68,10 @@ import numpy as np
 from scipy import linalg, stats
 from scipy.interpolate import PchipInterpolator
 
-from solvers.errors import ConvergenceError
-from solvers.kkt import kkt_residual
-from theory.objective import CHUNK_ELEMENTS
-from theory.utilities import Utility, parse_utility
+from rcollapse.solvers.errors import ConvergenceError
+from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.theory.objective import CHUNK_ELEMENTS
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = ["solve_newton", "NewtonOutcome", "limit_beta_parameter", "memory_estimate"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.errors import ConvergenceError, SolverInputError
+from rcollapse.solvers.errors import ConvergenceError, SolverInputError
 
 __all__ = ["Solution", "SolverInputError", "ConvergenceError"]
 
@@ -16,7 +16,7 @@ __all__ = ["Solution", "SolverInputError", "ConvergenceError"]
 class Solution:
     """The optimum of problem (5) for one utility and n, as one method found it.
 
-    >>> from solvers import solve
+    >>> from rcollapse.solvers import solve
     >>> sol = solve("linear", 4)
     >>> sol.rewards.tolist(), sol.objective, sol.kkt_residual, sol.unique
     ([1.0, 1.0, 0.0, 0.0], 4.0, 0.0, True)

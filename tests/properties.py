@@ -317,7 +317,7 @@ def folded_ks_distance(rewards, measure, *, atom_tol: float = 1e-9) -> float:
     x <= 1/2 only: an optimum's top rewards can lie within 1e-16 of 1 (power:g, g near 1),
     where float64 rounds them to 1.0; below 1/2 float64 keeps every digit. This is
     ``theory.distances.ks_distance(..., symmetric=True)``."""
-    from theory.distances import ks_distance
+    from rcollapse.theory.distances import ks_distance
 
     return ks_distance(rewards, measure, atom_tol=atom_tol, symmetric=True)
 

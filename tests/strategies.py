@@ -19,7 +19,7 @@ import math
 from hypothesis import assume, example, settings
 from hypothesis import strategies as st
 
-from theory.utilities import Utility, parse_utility
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = [
     "CORNERS",

@@ -116,7 +116,7 @@ def _data():
 
 
 def test_bench_table_figure_and_no_overwrite(tmp_path):
-    from benchmarks import solvers as bench
+    from rcollapse.benchmarks import solvers as bench
 
     data = _data()
     table = bench.format_table(data)
@@ -134,7 +134,7 @@ def test_bench_table_figure_and_no_overwrite(tmp_path):
 
 
 def test_bench_runs_one_solve_in_a_child():
-    from benchmarks.solvers import run_one
+    from rcollapse.benchmarks.solvers import run_one
 
     row = run_one("log", 8, "newton", hard_limit=60)
     assert row["ok"] and row["kkt_residual"] <= 1e-9 and row["n"] == 8

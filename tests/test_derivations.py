@@ -6,8 +6,8 @@ import sympy as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from theory import derivations as D
-from theory.utilities import FAMILIES, x
+from rcollapse.theory import derivations as D
+from rcollapse.theory.utilities import FAMILIES, x
 
 
 # ---- (a) the Beta parameter ---------------------------------------------------------------

@@ -6,8 +6,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from theory.distances import ks_distance, w1_distance
-from theory.limits import limiting_measure
+from rcollapse.theory.distances import ks_distance, w1_distance
+from rcollapse.theory.limits import limiting_measure
 
 SPECS = ["power:0.25", "log", "neg-power:0.5", "neg-power:2", "linear"]
 

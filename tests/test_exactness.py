@@ -23,9 +23,9 @@ from scipy import special
 import properties as P
 from strategies import assume_representable, examples, powers, sizes, with_corners
 
-from solvers import solve
-from theory.exact import gauss_lobatto_rewards
-from theory.utilities import parse_utility
+from rcollapse.solvers import solve
+from rcollapse.theory.exact import gauss_lobatto_rewards
+from rcollapse.theory.utilities import parse_utility
 
 GL_ATOL = 1e-9
 KKT_RTOL = 1e-9

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from figures import io
-from figures.build import load_cached, make
-from figures.catalog import all_figures, get, load
-from figures.registry import REGISTRY, FigureSpec, register
-from figures.style import DPI, new_figure, paper_style
+from rcollapse.figures import io
+from rcollapse.figures.build import load_cached, make
+from rcollapse.figures.catalog import all_figures, get, load
+from rcollapse.figures.registry import REGISTRY, FigureSpec, register
+from rcollapse.figures.style import DPI, new_figure, paper_style
 from rcollapse.cli import main
 
 EXPECTED = {"fig2", "thm2-3", "thm4", "convergence", "card", "energy"}
@@ -171,13 +171,13 @@ def test_cli_unknown_figure_is_one_line_exit_2(capsys, tmp_path):
 
 
 def _rooms_built() -> bool:
-    for module in ("solvers", "theory.limits", "theory.distances"):
+    for module in ("rcollapse.solvers", "rcollapse.theory.limits", "rcollapse.theory.distances"):
         try:
             if importlib.util.find_spec(module) is None:
                 return False
         except ImportError:
             return False
-    import solvers
+    from rcollapse import solvers
 
     return hasattr(solvers, "solve")
 

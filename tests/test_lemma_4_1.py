@@ -41,8 +41,8 @@ from strategies import (
     with_corners,
 )
 
-from solvers import ConvergenceError, solve
-from theory.utilities import parse_utility
+from rcollapse.solvers import ConvergenceError, solve
+from rcollapse.theory.utilities import parse_utility
 
 ENDPOINT_ATOL = 1e-9
 #: Accuracy of the methods that solve for all n rewards, sup norm (worst measured at

@@ -9,8 +9,8 @@ import sympy as sp
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from theory import derivations as D
-from theory.limits import (
+from rcollapse.theory import derivations as D
+from rcollapse.theory.limits import (
     LimitingMeasure,
     NoClosedForm,
     OutsideHypotheses,
@@ -18,7 +18,7 @@ from theory.limits import (
     limiting_measure,
     theorem4_log_sigmoid,
 )
-from theory.utilities import parse_utility
+from rcollapse.theory.utilities import parse_utility
 
 EXACT_SPECS = ["power:0.25", "power:0.5", "power:0.9", "log", "neg-power:0.5", "neg-power:1",
                "neg-power:3", "linear"]
@@ -169,7 +169,7 @@ def test_log_sigmoid_with_solver_is_exact():
     assert float(mu.ppf(0.45)) == pytest.approx(0.25)
     # G(t) = int_0^t F: 0.4 t + 0.2 t^2 / 2 below 1
     assert float(mu.integrated_cdf(0.5)) == pytest.approx(0.4 * 0.5 + 0.1 * 0.25)
-    from theory.distances import ks_distance, w1_distance
+    from rcollapse.theory.distances import ks_distance, w1_distance
 
     sample = mu.ppf((np.arange(1000) + 0.5) / 1000)
     assert w1_distance(sample, mu) < 1e-3 and ks_distance(sample, mu) <= 1e-3 + 1e-12

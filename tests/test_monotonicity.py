@@ -27,8 +27,8 @@ from hypothesis import example, given, note, settings
 import properties as P
 from strategies import assume_representable, parameter_chains, sizes
 
-from solvers import solve
-from theory.utilities import parse_utility
+from rcollapse.solvers import solve
+from rcollapse.theory.utilities import parse_utility
 
 VAR_ATOL = 1e-10  # rounding of the variance of a 1e-9-accurate optimum
 POWER_RESOLVED = 0.9  # above this g, small-n variance changes are below float64

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from theory.objective import overall_utility, utility_gradient
-from theory.utilities import parse_utility
+from rcollapse.theory.objective import overall_utility, utility_gradient
+from rcollapse.theory.utilities import parse_utility
 
 SPECS = ["linear", "power:0.5", "log", "neg-power:1", "log-sigmoid:1"]
 

@@ -33,10 +33,10 @@ import test_monotonicity
 import test_theorem_1_collapse
 import test_theorem_2_3_convergence
 import test_theorem_4
-from empirical.random_features import RandomFeatureConfig, train
-from solvers import solve
-from theory.exact import gauss_lobatto_rewards
-from theory.utilities import parse_utility
+from rcollapse.empirical.random_features import RandomFeatureConfig, train
+from rcollapse.solvers import solve
+from rcollapse.theory.exact import gauss_lobatto_rewards
+from rcollapse.theory.utilities import parse_utility
 
 
 # --------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from solvers.errors import ConvergenceError, SolverInputError
-from solvers.limit import DEFAULT_GRID, MIN_GRID, _cell_kernel, solve_limit
-from theory.utilities import parse_utility
+from rcollapse.solvers.errors import ConvergenceError, SolverInputError
+from rcollapse.solvers.limit import DEFAULT_GRID, MIN_GRID, _cell_kernel, solve_limit
+from rcollapse.theory.utilities import parse_utility
 
 _GX, _GW = np.polynomial.legendre.leggauss(8)
 _GX, _GW = 0.5 * (_GX + 1.0), 0.5 * _GW

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from solvers import ConvergenceError, Solution, SolverInputError, kkt_residual, solve
-from solvers.cvx import pair_difference_matrix
-from theory.exact import gauss_lobatto_rewards
-from theory.utilities import parse_utility
+from rcollapse.solvers import ConvergenceError, Solution, SolverInputError, kkt_residual, solve
+from rcollapse.solvers.cvx import pair_difference_matrix
+from rcollapse.theory.exact import gauss_lobatto_rewards
+from rcollapse.theory.utilities import parse_utility
 
 TARGETS = ["power:0.5", "log", "neg-power:0.5", "neg-power:1", "log-sigmoid:1", "log-sigmoid:0.25"]
 HARD = ["neg-power:2", "power:0.1", "power:0.9", "log-sigmoid:0.05", "log-sigmoid:10"]

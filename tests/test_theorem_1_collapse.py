@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 import properties as P
 from strategies import examples
 
-from empirical.random_features import RandomFeatureConfig, train, training_floor
-from solvers import solve
-from theory.utilities import parse_utility
+from rcollapse.empirical.random_features import RandomFeatureConfig, train, training_floor
+from rcollapse.solvers import solve
+from rcollapse.theory.utilities import parse_utility
 
 N = 8
 COLLAPSE_EPS = 0.01

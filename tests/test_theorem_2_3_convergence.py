@@ -41,9 +41,9 @@ import properties as P
 from strategies import STRICTLY_CONCAVE_FAMILIES, assume_representable, examples, utilities
 
 from rcollapse.limits import limiting_measure
-from solvers import solve
-from theory.distances import ks_distance, w1_distance
-from theory.utilities import parse_utility
+from rcollapse.solvers import solve
+from rcollapse.theory.distances import ks_distance, w1_distance
+from rcollapse.theory.utilities import parse_utility
 
 CEILING_1000 = {  # family -> (KS, W1) at n = 1000
     "power": (1.05e-3, 0.35e-3),

@@ -17,7 +17,7 @@ from hypothesis import given, note, settings
 import properties as P
 from strategies import log_sigmoids, sizes, with_corners
 
-from solvers import solve
+from rcollapse.solvers import solve
 
 ATOM_ATOL = 1e-7
 

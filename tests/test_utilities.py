@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from theory.utilities import FAMILIES, Utility, UtilityError, parse_utility, x
+from rcollapse.theory.utilities import FAMILIES, Utility, UtilityError, parse_utility, x
 
 SPECS = [
     "linear",

@@ -145,8 +145,8 @@ def test_face_injects_the_limit_solver_for_log_sigmoid():
     import numpy as np
 
     from rcollapse.limits import limiting_measure
-    from theory.distances import w1_distance
-    from theory.derivations import theorem4_bound
+    from rcollapse.theory.distances import w1_distance
+    from rcollapse.theory.derivations import theorem4_bound
 
     mu = limiting_measure("log-sigmoid:1", grid=200)
     assert mu.exact and mu.theorem.startswith("Theorem 5")

@@ -11,7 +11,7 @@ Public API (the modules are private; import from here):
   :func:`derive_limit_energy`, :func:`limit_energy`, :func:`theorem4_bound`.
 """
 
-from theory.derivations import (
+from rcollapse.theory.derivations import (
     OutsideHypotheses,
     beta_parameter,
     derive_beta_parameter,
@@ -19,11 +19,11 @@ from theory.derivations import (
     limit_energy,
     theorem4_bound,
 )
-from theory.distances import ks_distance, w1_distance
-from theory.exact import gauss_lobatto_rewards
-from theory.limits import LimitingMeasure, NoClosedForm, design_card_measure, limiting_measure
-from theory.objective import overall_utility
-from theory.utilities import Utility, UtilityError, parse_utility
+from rcollapse.theory.distances import ks_distance, w1_distance
+from rcollapse.theory.exact import gauss_lobatto_rewards
+from rcollapse.theory.limits import LimitingMeasure, NoClosedForm, design_card_measure, limiting_measure
+from rcollapse.theory.objective import overall_utility
+from rcollapse.theory.utilities import Utility, UtilityError, parse_utility
 
 __all__ = [
     "LimitingMeasure",

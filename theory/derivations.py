@@ -44,7 +44,7 @@ import mpmath
 import sympy as sp
 from sympy.simplify.fu import TR9
 
-from theory.utilities import FAMILIES, Utility, parse_utility, x
+from rcollapse.theory.utilities import FAMILIES, Utility, parse_utility, x
 
 __all__ = [
     "BetaDerivation",

@@ -28,7 +28,7 @@ x <= 1/2 (|F_n(x) - F(x)| = |F_n((1-x)-) - F((1-x)-)|), so ``symmetric=True`` ta
 sup over the lower half, where the rewards are exact. It checks that the sample is
 symmetric (to 1e-6) and raises ValueError otherwise.
 
->>> from theory.limits import limiting_measure
+>>> from rcollapse.theory.limits import limiting_measure
 >>> mu = limiting_measure("linear")
 >>> ks_distance([0.0, 1.0], mu), w1_distance([0.5, 0.5], mu)
 (0.0, 0.5)
@@ -58,7 +58,7 @@ def ks_distance(sample, measure, *, atom_tol: float = 1e-9, symmetric: bool = Fa
     atom count as the atom. ``symmetric=True``: sample and measure are symmetric about 1/2;
     the sup is taken over x <= 1/2, immune to rounding near 1 (module doc).
 
-    >>> from theory.limits import limiting_measure
+    >>> from rcollapse.theory.limits import limiting_measure
     >>> ks_distance([0.5], limiting_measure("neg-power:2"))  # uniform: F_n jumps 0 -> 1 at 1/2
     0.5
     """
@@ -88,7 +88,7 @@ def w1_distance(sample, measure) -> float:
 
     Needs ``measure.cdf``, ``measure.ppf`` and ``measure.integrated_cdf`` (G = int F).
 
-    >>> from theory.limits import limiting_measure
+    >>> from rcollapse.theory.limits import limiting_measure
     >>> w1_distance([0.5], limiting_measure("neg-power:2"))  # int |1{x >= 1/2} - x| dx
     0.25
     """

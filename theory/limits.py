@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from theory.derivations import OutsideHypotheses, beta_parameter, theorem4_bound
-from theory.utilities import Utility, parse_utility
+from rcollapse.theory.derivations import OutsideHypotheses, beta_parameter, theorem4_bound
+from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = [
     "LimitingMeasure",

@@ -16,7 +16,7 @@ cancellation, and forms a gap between two rewards >= 1/2 as ``q_j - q_i``; other
 ``r_i - r_j``. Without ``complement``, ``q = 1 - r`` (the gaps are then as accurate as
 ``rewards`` allow).
 
->>> from theory.utilities import parse_utility
+>>> from rcollapse.theory.utilities import parse_utility
 >>> U = parse_utility("linear")
 >>> overall_utility([1.0, 0.5, 0.0], U)   # (1 - 0.5) + (1 - 0) + (0.5 - 0)
 2.0
@@ -75,7 +75,7 @@ def overall_utility(rewards, U, *, complement=None, chunk_elements: int = CHUNK_
     (r_i < r_j) contributes U of a negative number, which is nan where U is undefined there.
     Memory: O(chunk_elements) whatever n.
 
-    >>> from theory.utilities import parse_utility
+    >>> from rcollapse.theory.utilities import parse_utility
     >>> round(overall_utility([1.0, 0.0], parse_utility("power:0.5")), 12)
     1.0
     """
@@ -102,7 +102,7 @@ def utility_gradient(rewards, U, *, complement=None, chunk_elements: int = CHUNK
     relative KKT residual of :mod:`solvers` divides by it). An infinite U'(0+) at a tie
     gives inf or nan entries. Memory: O(chunk_elements).
 
-    >>> from theory.utilities import parse_utility
+    >>> from rcollapse.theory.utilities import parse_utility
     >>> g, force = utility_gradient([1.0, 0.0], parse_utility("log"))
     >>> g.tolist(), force.tolist()
     ([1.0, -1.0], [1.0, 1.0])

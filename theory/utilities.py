@@ -400,7 +400,7 @@ def parse_utility(spec: str) -> Utility:
     >>> parse_utility("power:1.5")
     Traceback (most recent call last):
     ...
-    theory.utilities.UtilityError: power:1.5: gamma = 1.5 is out of range; valid: 0 < gamma < 1
+    rcollapse.theory.utilities.UtilityError: power:1.5: gamma = 1.5 is out of range; valid: 0 < gamma < 1
     """
     if isinstance(spec, Utility):
         return spec

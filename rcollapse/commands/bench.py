@@ -26,7 +26,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from benchmarks import solvers as bench
+    from rcollapse.benchmarks import solvers as bench
 
     if args.max_n is not None and args.max_n < min(bench.SIZES):
         raise InputError(f"--max-n {args.max_n} is out of range; valid: >= {min(bench.SIZES)}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from figures import DEFAULT_OUT, all_figures, build, get
-from figures.build import plan
+from rcollapse.figures import DEFAULT_OUT, all_figures, build, get
+from rcollapse.figures.build import plan
 
 
 def add_arguments(parser):

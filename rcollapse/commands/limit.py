@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rcollapse.limits import limiting_measure
-from theory.utilities import parse_utility
+from rcollapse.theory.utilities import parse_utility
 
 
 def add_arguments(parser):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from theory.utilities import parse_utility
+from rcollapse.theory.utilities import parse_utility
 
 #: The --method choices (solvers.METHODS, listed here so --help needs no import).
 METHOD_CHOICES = ("newton", "cvxpy", "lbfgs")
@@ -39,7 +39,7 @@ def add_arguments(parser):
 
 
 def _limit(args, U) -> dict:
-    from solvers import solve_limit
+    from rcollapse.solvers import solve_limit
 
     t0 = time.perf_counter()
     kwargs = {} if args.grid is None else {"grid": args.grid}
@@ -65,7 +65,7 @@ def _num(v):
 
 
 def run(args) -> int:
-    from solvers import SolverInputError, solve
+    from rcollapse.solvers import SolverInputError, solve
 
     U = parse_utility(args.spec)
     if args.limit:

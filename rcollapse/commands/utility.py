@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from theory.utilities import parse_utility
+from rcollapse.theory.utilities import parse_utility
 
 
 def add_arguments(parser):

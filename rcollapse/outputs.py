@@ -1,0 +1,138 @@
+"""Output paths and files: checked before any work, written atomically, readable by others.
+
+One rule for every command and room that writes (verify.json, figures, benchmarks, run
+directories): a path that cannot be written is refused *before* the computation, with a
+one-line ``OutputPathError`` (a ``ValueError``: exit status 2 at the command line) that
+names the path and what is wrong with it. Files are written through a unique temporary
+file in the same folder and renamed into place, so a reader never sees half a file, and
+they get the usual permissions (0666 less the umask), not ``mkstemp``'s 0600.
+
+This module imports nothing of the rooms, so any room may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "OutputPathError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_dir",
+    "check_output_file",
+    "write_json",
+]
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written; the message is one line."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    """The deepest existing ancestor of ``path`` (``path`` itself when it exists)."""
+    probe = path
+    while not probe.exists() and not probe.is_symlink():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    return probe
+
+
+def _check_creatable(path: Path, flag: str) -> None:
+    """``path`` does not exist yet: its nearest existing ancestor must be a writable folder."""
+    ancestor = _nearest_existing(path)
+    if not ancestor.is_dir():
+        raise OutputPathError(
+            f"{flag} {path}: cannot be created, {ancestor} is a file, not a folder"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{flag} {path}: cannot be created, folder {ancestor} is not writable")
+
+
+def check_output_file(path: str | os.PathLike, *, flag: str = "--out") -> Path:
+    """Check that a file can be written at ``path``; return it as a ``Path``.
+
+    Refused: an empty path, an existing folder, an existing file that cannot be
+    overwritten, and a path whose nearest existing ancestor is a file or a read-only folder.
+
+    >>> check_output_file("")
+    Traceback (most recent call last):
+    ...
+    rcollapse.outputs.OutputPathError: --out '': an empty path; valid: a file name
+    """
+    if str(path) == "":
+        raise OutputPathError(f"{flag} '': an empty path; valid: a file name")
+    p = Path(path)
+    if p.is_dir():
+        raise OutputPathError(f"{flag} {p}: is a folder; valid: a file name")
+    if p.exists():
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{flag} {p}: exists and cannot be overwritten")
+        return p
+    _check_creatable(p, flag)
+    return p
+
+
+def check_output_dir(path: str | os.PathLike, *, flag: str = "--out",
+                     must_not_exist: bool = False) -> Path:
+    """Check that ``path`` is, or can be created as, a writable folder; return it.
+
+    With ``must_not_exist`` (a training run's directory, which is never overwritten) an
+    existing path is refused too.
+
+    >>> check_output_dir("")
+    Traceback (most recent call last):
+    ...
+    rcollapse.outputs.OutputPathError: --out '': an empty path; valid: a folder name
+    """
+    if str(path) == "":
+        raise OutputPathError(f"{flag} '': an empty path; valid: a folder name")
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        if must_not_exist:
+            raise OutputPathError(f"{flag} {p}: already exists; a run is never overwritten "
+                                  "(choose a new folder, or resume it)")
+        if not p.is_dir():
+            raise OutputPathError(f"{flag} {p}: is a file, not a folder")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{flag} {p}: folder is not writable")
+        return p
+    _check_creatable(p, flag)
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a unique temporary file, then rename it in place."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``atomic_write_bytes`` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, data, *, indent: int | None = 1) -> Path:
+    """Write ``data`` as strict JSON (no ``NaN`` or ``Infinity``: those raise ``ValueError``)."""
+    return atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=False) + "\n")
