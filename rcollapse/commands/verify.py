@@ -2,14 +2,17 @@
 
 Runs every claim check of :mod:`rcollapse.verify`, prints one row per check (claim,
 where in the paper, predicted, measured, tolerance, status), writes the report as JSON
-(default ``./verify.json``, overwritten: it is the latest report) and exits 1 if any
-check fails or errors. Progress goes to stderr.
+(default ``./verify.json``, overwritten: it is the latest report, written through a
+unique temporary file) and exits 1 if any check fails or errors. The output path and
+``--only`` are checked before any work. Progress goes to stderr.
+
+The report carries its provenance (commit, machine, threads): the README's summary line
+is generated from ``benchmarks/results/verify.json`` (``rcollapse verify --out
+benchmarks/results/verify.json``, then ``python -m rcollapse.benchmarks.readme``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 
@@ -54,17 +57,33 @@ def _table(rows) -> str:
     return "\n".join(lines)
 
 
+def _plain(value):
+    """Strict-JSON values: numpy scalars as Python numbers; NaN and +-inf as strings."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 def run(args) -> int:
     if args.list:
         print("\n".join(V.CHECKS))
         return 0
+    from rcollapse.benchmarks.provenance import provenance
+    from rcollapse.outputs import check_output_file, write_json
+
     config = V.FULL if args.full else V.DEFAULT
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"--out {args.out}: directory {out_dir} does not exist")
-    selected = [n for n in V.CHECKS if args.only is None or any(n.startswith(o) for o in args.only)]
-    if not selected:
-        raise ValueError(f"--only {' '.join(args.only)}: no such check (see rcollapse verify --list)")
+    out = check_output_file(args.out, flag="--out")
+    selected = V.CHECKS if args.only is None else V.check_names(args.only)
     bar, step = _progress_bar(len(selected))
     t0 = time.perf_counter()
     try:
@@ -79,9 +98,9 @@ def run(args) -> int:
     print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
           f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns))})")
     report = V.report(rows, config, seconds)
-    tmp = f"{args.out}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(report, fh, indent=1, default=float)
-    os.replace(tmp, args.out)
-    print(f"report: {args.out}")
+    report["provenance"] = provenance()
+    report["command"] = "rcollapse verify" + (" --full" if args.full else "") \
+        + ("" if args.only is None else " --only " + " ".join(args.only))
+    write_json(out, _plain(report))
+    print(f"report: {out}")
     return 0 if summary["all_passed"] else 1
