@@ -49,8 +49,24 @@ def _check_creatable(path: Path, flag: str) -> None:
         raise OutputPathError(
             f"{flag} {path}: cannot be created, {ancestor} is a file, not a folder"
         )
-    if not os.access(ancestor, os.W_OK | os.X_OK):
+    if not os.access(ancestor, os.W_OK | os.X_OK) or not _can_create_in(ancestor):
         raise OutputPathError(f"{flag} {path}: cannot be created, folder {ancestor} is not writable")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder``: a probe file, removed at once.
+
+    ``os.access`` alone is not enough: for root it says yes to ``/proc``, and it knows
+    nothing of read-only mounts on some systems.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".rcollapse-probe.", suffix=".tmp")
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 def check_output_file(path: str | os.PathLike, *, flag: str = "--out") -> Path:
@@ -70,7 +86,8 @@ def check_output_file(path: str | os.PathLike, *, flag: str = "--out") -> Path:
     if p.is_dir():
         raise OutputPathError(f"{flag} {p}: is a folder; valid: a file name")
     if p.exists():
-        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK) \
+                or not _can_create_in(p.parent):  # the atomic write creates a file beside it
             raise OutputPathError(f"{flag} {p}: exists and cannot be overwritten")
         return p
     _check_creatable(p, flag)
@@ -98,7 +115,7 @@ def check_output_dir(path: str | os.PathLike, *, flag: str = "--out",
                                   "(choose a new folder, or resume it)")
         if not p.is_dir():
             raise OutputPathError(f"{flag} {p}: is a file, not a folder")
-        if not os.access(p, os.W_OK | os.X_OK):
+        if not os.access(p, os.W_OK | os.X_OK) or not _can_create_in(p):
             raise OutputPathError(f"{flag} {p}: folder is not writable")
         return p
     _check_creatable(p, flag)
