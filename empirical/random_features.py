@@ -98,9 +98,16 @@ def training_floor(n: int) -> float:
 
 
 def continued_utility(U: Utility, t, *, floor: float, derivative: bool = False):
-    """U(t) (or U'(t) with ``derivative``) elementwise on a numpy array, continued linearly
-    below ``floor`` when U'(0+) is infinite (power, neg-power, log); linear and
-    log-sigmoid are defined on all of R and used as they are."""
+    """U(t) (or U'(t) with ``derivative``) elementwise, continued linearly below ``floor``
+    when U'(0+) is infinite (power, neg-power, log): U(floor) + U'(floor) (t - floor);
+    linear and log-sigmoid are defined on all of R and used as they are.
+
+    ``t`` is a numpy array, or a torch tensor (then the result is a torch tensor,
+    differentiable by autograd, with U from ``U.torch``): the one rule for both the
+    numpy trainer here and the torch trainer of ``empirical.train``.
+    """
+    if _is_torch(t):
+        return _continued_torch(U, t, floor=floor, derivative=derivative)
     t = np.asarray(t, dtype=float)
     f = U.d1 if derivative else U
     if U.dU0 is not None:
@@ -111,6 +118,23 @@ def continued_utility(U: Utility, t, *, floor: float, derivative: bool = False):
     else:
         below = float(U(floor)) + float(U.d1(floor)) * (t - floor)
     return np.where(t >= floor, inside, below)
+
+
+def _is_torch(t) -> bool:
+    return type(t).__module__.startswith("torch")
+
+
+def _continued_torch(U: Utility, t, *, floor: float, derivative: bool):
+    import torch
+
+    if derivative:
+        raise ValueError("continued_utility: derivative=True is for numpy arrays; "
+                         "use autograd on torch tensors")
+    if U.dU0 is not None:
+        return U.torch(t)
+    inside = U.torch(torch.clamp(t, min=floor))  # finite everywhere, so no NaN gradient
+    below = float(U(floor)) + float(U.d1(floor)) * (t - floor)
+    return torch.where(t >= floor, inside, below)
 
 
 def make_features(config: RandomFeatureConfig):

@@ -1,0 +1,241 @@
+"""Watching reward collapse during training: ``CollapseMonitor`` and its TrainerCallback.
+
+Theorem 1 (Song et al. 2023): a model near the maximum of (1) gives every prompt the same
+sorted rewards, the optimum r* of (5). Every K steps the monitor scores each train and
+held-out prompt's completions (reward = sigmoid(logit)), sorts them, and logs, per split:
+
+- ``w1_to_optimum_<split>``: the mean over prompts of the W1 distance between the
+  prompt's sorted rewards s and the optimum r* of (5) for that prompt's U at its n,
+  mean_i |s_i - r*_i| (the solves come from ``rcollapse.solvers.solve``, cached by
+  (U, n)); where the optimum is not unique (U = x at odd n: the middle reward is free),
+  the distance to the nearest optimum;
+- ``w1_open_vs_closed_<split>``: W1 between the mean sorted-reward profiles (mean
+  quantile functions) of open- and closed-ended prompts (None if a type is missing);
+- ``spread_<split>``: the mean within-prompt standard deviation of the rewards;
+- ``accuracy_<split>``: pairwise ranking accuracy over all i < j pairs (ties count 1/2);
+- ``profile_open_<split>``, ``profile_closed_<split>``: the mean sorted profiles (at the
+  type's most common n), and ``optimum_open``, ``optimum_closed``: r* for that type's U.
+
+TRL's and OpenRLHF's trainers log only min, mean and max reward. To watch your own
+reward-model trainer::
+
+    monitor = CollapseMonitor({"train": train_examples, "test": test_examples},
+                              utility="log-sigmoid:1", tokenizer=tokenizer)
+    trainer = Trainer(..., callbacks=[monitor.callback(every=50)])
+    trainer.train();  monitor.history[-1]["w1_to_optimum_test"]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from rcollapse.empirical.losses import prompt_utility, reference_optimum
+
+__all__ = ["CollapseMonitor", "collapse_metrics", "w1_to_optimum", "mean_quantile_profile"]
+
+
+def w1_to_optimum(sorted_rewards, spec: str) -> float:
+    """W1 between one prompt's sorted rewards (best first) and the optimum of (5) for U at
+    that n: mean_i |s_i - r*_i| (to the nearest optimum when it is not unique).
+
+    >>> round(w1_to_optimum([1.0, 0.5, 0.0], "log"), 12)
+    0.0
+    """
+    s = np.asarray(sorted_rewards, dtype=float)
+    sol = reference_optimum(spec, len(s))
+    diff = np.abs(s - sol.rewards)
+    if not sol.unique:
+        if sol.spec != "linear" or len(s) % 2 == 0:
+            raise ValueError(f"utility {spec} at n = {len(s)}: the optimum of (5) is not unique")
+        diff[len(s) // 2] = 0.0  # U = x, n odd: the middle reward is free in [0, 1]
+    return float(diff.mean())
+
+
+def mean_quantile_profile(sorted_list, *, grid: int | None = None) -> np.ndarray:
+    """The mean over prompts of each prompt's quantile function, sorted best first, at
+    ``grid`` levels (default: the lcm of the n's when it is at most 5040, else 5040).
+    With one n it is the mean sorted profile."""
+    ns = sorted({len(s) for s in sorted_list})
+    if grid is None:
+        grid = math.lcm(*ns)
+        if grid > 5040:
+            grid = 5040
+    out = np.zeros(grid)
+    for s in sorted_list:
+        s = np.asarray(s, dtype=float)
+        idx = np.minimum((np.arange(grid) + 0.5) * len(s) // grid, len(s) - 1).astype(int)
+        out += s[idx]
+    return out / len(sorted_list)
+
+
+def _modal_profile(sorted_list):
+    n = Counter(len(s) for s in sorted_list).most_common(1)[0][0]
+    return n, np.mean([s for s in sorted_list if len(s) == n], axis=0)
+
+
+def collapse_metrics(sorted_rewards, specs, types, *, suffix: str) -> dict:
+    """The monitor's metrics for one split, from each prompt's sorted rewards (best
+    first) and rank-order rewards' accuracy computed by the caller."""
+    w1 = [w1_to_optimum(s, spec) for s, spec in zip(sorted_rewards, specs)]
+    out = {
+        f"w1_to_optimum_{suffix}": float(np.mean(w1)),
+        f"spread_{suffix}": float(np.mean([np.std(s) for s in sorted_rewards])),
+    }
+    by_type = {t: [s for s, tt in zip(sorted_rewards, types) if tt == t] for t in ("open", "closed")}
+    if by_type["open"] and by_type["closed"]:
+        grid = math.lcm(*sorted({len(s) for s in sorted_rewards}))
+        grid = min(grid, 5040)
+        qo = mean_quantile_profile(by_type["open"], grid=grid)
+        qc = mean_quantile_profile(by_type["closed"], grid=grid)
+        out[f"w1_open_vs_closed_{suffix}"] = float(np.mean(np.abs(qo - qc)))
+    else:
+        out[f"w1_open_vs_closed_{suffix}"] = None
+    for t in ("open", "closed"):
+        rows = by_type[t]
+        out[f"profile_{t}_{suffix}"] = _modal_profile(rows)[1].tolist() if rows else None
+        out[f"w1_to_optimum_{t}_{suffix}"] = (
+            float(np.mean([w for w, tt in zip(w1, types) if tt == t])) if rows else None)
+    return out
+
+
+class CollapseMonitor:
+    """Collapse metrics of a reward model on ranked prompts, every K steps.
+
+    ``splits``: split name -> list of ``RankingExample`` (e.g. {"train": ..., "test": ...});
+    ``utility``: a spec, ``prompt-aware`` or ``prompt-aware-dial`` (the U whose optimum is
+    the reference; for a model trained with another loss, a reference only);
+    ``max_prompts``: evaluate at most this many prompts per split (the first ones);
+    ``record_prompts``: how many prompts per split ``rewards_record`` keeps.
+    The reward model is scored through ``reward_scores`` (sigmoid of the logit).
+    """
+
+    def __init__(self, splits, *, utility: str, tokenizer=None, max_prompts: int | None = None,
+                 batch_size: int = 64, max_length: int = 256, record_prompts: int = 64,
+                 scorer=None):
+        self.splits = {k: list(v)[:max_prompts] if max_prompts else list(v)
+                       for k, v in splits.items()}
+        self.utility = utility
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.record_prompts = record_prompts
+        self.scorer = scorer
+        self.specs = {k: [prompt_utility(ex, utility) for ex in v] for k, v in self.splits.items()}
+        for k, v in self.splits.items():  # solve every (U, n) once, before training
+            for ex, spec in zip(v, self.specs[k]):
+                reference_optimum(spec, ex.n)
+        self.history: list[dict] = []
+        self.last_rewards: dict[str, list[np.ndarray]] = {}
+
+    # ---- scoring -----------------------------------------------------------------
+    def _scores(self, model, tokenizer, examples) -> list[np.ndarray]:
+        texts = [(ex.prompt, c) for ex in examples for c in ex.completions]
+        if self.scorer is not None:
+            flat = np.asarray(self.scorer(texts), dtype=float)
+        else:
+            from rcollapse.empirical.model import reward_scores
+
+            flat = reward_scores(model, tokenizer, texts, batch_size=self.batch_size,
+                                 max_length=self.max_length)
+        out, k = [], 0
+        for ex in examples:
+            out.append(flat[k:k + ex.n])
+            k += ex.n
+        return out
+
+    def optimum_profiles(self) -> dict:
+        """r* of the reference U for each prompt type (at that type's most common n)."""
+        out = {}
+        for t in ("open", "closed"):
+            pairs = [(ex.n, spec) for split in self.splits for ex, spec in
+                     zip(self.splits[split], self.specs[split]) if ex.prompt_type == t]
+            if not pairs:
+                out[f"optimum_{t}"] = None
+                continue
+            n, spec = Counter(pairs).most_common(1)[0][0]
+            out[f"optimum_{t}"] = reference_optimum(spec, n).rewards.tolist()
+        return out
+
+    def evaluate(self, model=None, tokenizer=None, *, step: int | None = None,
+                 loss: float | None = None) -> dict:
+        """One row of metrics (also appended to ``history``)."""
+        tokenizer = tokenizer or self.tokenizer
+        row = {"step": step, "loss": loss}
+        self.last_rewards = {}
+        for split, examples in self.splits.items():
+            rewards = self._scores(model, tokenizer, examples)  # rank order, best first
+            self.last_rewards[split] = rewards
+            correct = total = 0.0
+            for r in rewards:
+                i, j = np.triu_indices(len(r), k=1)
+                correct += np.sum(r[i] > r[j]) + 0.5 * np.sum(r[i] == r[j])
+                total += len(i)
+            sorted_rewards = [-np.sort(-r) for r in rewards]
+            types = [ex.prompt_type for ex in examples]
+            row.update(collapse_metrics(sorted_rewards, self.specs[split], types, suffix=split))
+            row[f"accuracy_{split}"] = float(correct / total)
+        row.update(self.optimum_profiles())
+        self.history.append(row)
+        return row
+
+    def rewards_record(self, step: int) -> list[dict]:
+        """Per split, the sorted rewards of up to ``record_prompts`` prompts of the last
+        evaluation: {"step", "split", "prompt_type": [...], "sorted_rewards": [[...]]}."""
+        out = []
+        for split, rewards in self.last_rewards.items():
+            k = self.record_prompts
+            out.append({
+                "step": step,
+                "split": split,
+                "prompt_type": [ex.prompt_type for ex in self.splits[split][:k]],
+                "sorted_rewards": [(-np.sort(-r)).tolist() for r in rewards[:k]],
+            })
+        return out
+
+    def callback(self, *, every: int, on_evaluate=None, loss_fn=None):
+        """A ``transformers.TrainerCallback`` that evaluates every ``every`` optimizer
+        steps and at the end of training; ``on_evaluate(row, monitor)`` is called with each
+        row (on the main process only)."""
+        return _make_callback(self, every=every, on_evaluate=on_evaluate, loss_fn=loss_fn)
+
+
+def _make_callback(monitor, *, every, on_evaluate, loss_fn):
+    from transformers import TrainerCallback
+
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every {every!r}: valid: an integer >= 1")
+
+    class CollapseCallback(TrainerCallback):
+        """Runs ``CollapseMonitor.evaluate`` every K steps (main process only)."""
+
+        def __init__(self):
+            self.monitor = monitor
+            self.last_step = None
+
+        def _run(self, args, state, model, tokenizer):
+            if self.last_step == state.global_step:
+                return
+            self.last_step = state.global_step
+            if not state.is_world_process_zero:
+                return
+            if loss_fn is not None:
+                loss = loss_fn()
+            else:
+                losses = [h["loss"] for h in state.log_history if "loss" in h]
+                loss = float(losses[-1]) if losses else None
+            row = monitor.evaluate(model, tokenizer or monitor.tokenizer,
+                                   step=state.global_step, loss=loss)
+            if on_evaluate is not None:
+                on_evaluate(row, monitor)
+
+        def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+            if state.global_step % every == 0:
+                self._run(args, state, model, processing_class)
+
+        def on_train_end(self, args, state, control, model=None, processing_class=None, **kw):
+            self._run(args, state, model, processing_class)
+
+    return CollapseCallback()
