@@ -1,0 +1,365 @@
+"""A certified error bound for problem (5): how far, in max norm, rewards are from the optimum.
+
+Problem (5) (Song et al. 2023): maximize S(r) = sum_{i<j} U(r_i - r_j) over the feasible set
+C = {1 >= r_1 >= r_2 >= ... >= r_n >= 0}. The KKT residual of :mod:`solvers.kkt` says how
+far a point is from satisfying the optimality conditions; this module turns such a residual
+into what a user wants to know, a proven upper bound on max_i |r_i - r*_i|.
+
+Derivation (every step is used by :func:`error_bound`)
+------------------------------------------------------
+1. Strong concavity. Let mu = inf over (0, 1] of -U'' (derived symbolically from the one
+   definition of U: :attr:`theory.utilities.Utility.strong_concavity`; 1/4 for power:0.5,
+   1 for log, 2 for neg-power:1, sigma(1)sigma(-1) = 0.1966 for log-sigmoid:1; 0 for
+   linear, which gets no bound). On C every gap r_i - r_j (i < j) lies in [0, 1], so along
+   any segment of C, with direction delta,
+
+       d^2/dt^2 S = sum_{i<j} U''(gap_ij) (delta_i - delta_j)^2 <= -mu Q(delta),
+       Q(delta) = sum_{i<j} (delta_i - delta_j)^2 = delta' (n I - 1 1') delta,
+
+   the quadratic form of the complete graph's Laplacian (a pair whose gap is 0 along the
+   whole segment has delta_i = delta_j and adds nothing).
+2. An a posteriori inequality valid for every active set. Let x be a feasible point with
+   x_1 = 1, x_n = 0 and a finite gradient g = grad S(x); r* a maximizer (x and r* need not
+   lie on the same face). Write the constraints as c_k(r) >= 0, c_0 = 1 - r_1,
+   c_k = r_k - r_{k+1}, c_n = r_n, take any multipliers lambda >= 0 with lambda_k c_k(x) = 0,
+   and the Lagrangian L(r) = S(r) + sum_k lambda_k c_k(r), whose gradient at x is the
+   residual rho = g + sum_k lambda_k grad c_k, i.e. rho_k = g_k + lambda_k - lambda_{k-1}.
+   With delta = x - r*:
+   (a) r* maximizes S on C and S is mu Q-strongly concave on the segment [r*, x], so
+       S(r*) >= S(x) + (mu/2) Q(delta) (no gradient at r* is needed);
+   (b) lambda >= 0 and c(r*) >= 0 give S(r*) <= L(r*), and L has the Hessian of S, so
+       L(r*) <= L(x) - <rho, delta> - (mu/2) Q(delta), with L(x) = S(x).
+   Together: mu Q(delta) <= -<rho, delta>. Since delta_1 = delta_n = 0 (Lemma 4.1: r*_1 = 1,
+   r*_n = 0), only the interior I = {2..n-1} counts, and Q on it is the grounded Laplacian
+   L_g = n I_m - 1 1' (m = n - 2): eigenvalues n (m - 1 times) and exactly 2 (all interior
+   rewards shifted together), inverse L_g^{-1} = (I + 1 1' / 2) / n. Cauchy-Schwarz in the
+   L_g inner product gives sqrt(Q) <= ||rho_I||_{L_g^{-1}} / mu, and
+   |delta_i| = |<e_i, delta>| <= sqrt(e_i' L_g^{-1} e_i) sqrt(Q) = sqrt(3 / (2 n)) sqrt(Q).
+   Hence the bound, with N = sqrt(||rho_I||_2^2 + (sum_I rho)^2 / 2) the projected gradient:
+
+       max_i |x_i - r*_i|  <=  sqrt(3/2) N / (n mu).                                  (*)
+
+   The constants are exact for the complete graph: a single spike delta = e_i + (1/3) on the
+   other interior rewards attains |delta_i| = sqrt(3 / (2 n)) sqrt(Q). Merging tied rewards
+   into blocks only restricts delta to a subspace (the merged form is
+   sum_{blocks A<B} |A||B| (Delta_A - Delta_B)^2), so (*) holds on every face; it does not
+   need r* to lie on x's face, which could not be checked a posteriori.
+3. The multipliers. lambda lives on the exactly tied pairs of x (complementary slackness
+   then holds exactly); its choice only changes rho. For a run of ties (a block) at the
+   top, lambda_j = g_{j+1} + ... + g_b cancels rho on the block below r_1; at the bottom,
+   lambda_j = -(g_a + ... + g_j); inside, the block's net force is spread evenly. Every
+   lambda_j is clipped at 0, and rho is recomputed from the clipped lambda: any lambda >= 0
+   keeps (*) valid.
+4. The returned vector. ``rewards`` near 1 are rounded (the solver carries their digits in
+   ``complement`` q = 1 - r), so the bound is proved for the point x with x_k = 1 - q_k
+   where r_k >= 1/2 and x_k = r_k elsewhere (the point the gaps of :mod:`theory.objective`
+   describe), with x_1 set to 1 and x_n to 0; then max |r - r*| <= max |r - x| + (*), the
+   first term computed exactly.
+5. Rounding. The gradient at x is computed pair by pair in float64 and summed pairwise; the
+   bound adds, per reward k, e_k = gamma_{ceil(log2 n)} sum_j |t_kj| + sum_j rel_kj |t_kj|
+   (t_kj = U'(computed gap)), where rel_kj covers (i) evaluating U' (``EVAL_ULPS`` ulps,
+   times 1 + E |log gap| for the rounded exponent of a power; checked against mpmath by the
+   tests) and (ii) the computed gap's own error Delta (one rounding, plus |r_k - x_k| for a
+   pair across 1/2), through the elasticity E = sup_{(0,1]} -x U''(x) / U'(x) (derived
+   symbolically): |log U'(d) - log U'(d^)| <= E |log(d / d^)|. Then rho_k lies in
+   [rho^_k - e_k, rho^_k + e_k] and N is bounded over that box. The sum over I uses the exact
+   identity sum_k g_k = 0 (each pair adds +U' and -U'), so its error is e_1 + e_n, not
+   sum_I e_k. Final float operations are covered by a relative inflation of (n + 8) ulps.
+
+>>> from rcollapse.solvers import solve
+>>> sol = solve("log", 10)
+>>> eb = error_bound("log", sol.rewards, complement=sol.complement)
+>>> eb.mu, eb.value < 1e-12
+(1.0, True)
+>>> error_bound("linear", [1.0, 0.0, 0.0]).reason
+'linear is not strongly concave on (0, 1] (inf -U" = 0): no error bound'
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from rcollapse.theory.utilities import Utility, parse_utility, x as _x
+
+__all__ = ["ErrorBound", "error_bound", "EVAL_ULPS"]
+
+#: Unit roundoff of float64 (round to nearest).
+_U = 2.0**-53
+#: Relative error allowed for one evaluation of U' (numpy, from the sympy form), in units
+#: of the roundoff, times (1 + E |log gap|) for the rounded exponent of a power. The tests
+#: check U.d1 against 40-digit mpmath with a margin of 4.
+EVAL_ULPS = 16
+#: Entries of one block of pairs held at once (several float64 arrays of this size).
+CHUNK_ELEMENTS = 2**20
+#: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
+_MAXNORM = math.sqrt(1.5)
+
+
+@dataclass(frozen=True)
+class ErrorBound:
+    """A proven bound on max_i |r_i - r*_i| for rewards r against the optimum r* of (5).
+
+    ``value = offset + sqrt(3/2) * projected_gradient / (n * mu)`` (at most 1), or None with
+    the ``reason``; ``projected_gradient`` = sqrt(||rho_I||^2 + (sum_I rho)^2 / 2) with the
+    gradient's rounding error included, ``rounding`` its part due to rounding alone,
+    ``offset`` = max |r - x| (see the module docstring).
+    """
+
+    value: float | None
+    reason: str
+    mu: float | None
+    projected_gradient: float | None
+    n: int
+    rounding: float | None = None
+    offset: float | None = None
+
+    def to_json(self) -> dict:
+        """A strict-JSON dict of the fields (None where there is no number)."""
+
+        def num(v):
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        return {"value": num(self.value), "reason": self.reason, "mu": num(self.mu),
+                "projected_gradient": num(self.projected_gradient), "n": int(self.n),
+                "rounding": num(self.rounding), "offset": num(self.offset)}
+
+
+def _none(reason: str, n: int, mu=None) -> ErrorBound:
+    return ErrorBound(value=None, reason=reason, mu=mu, projected_gradient=None, n=n)
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(U: Utility):
+    """(mu, mu_low, E, reason): the strong-concavity constant mu = inf_{(0,1]} -U'' (and
+    mu_low, rounded down), the elasticity bound E = sup_{(0,1]} -x U''/U' (rounded up);
+    reason is "" or why there is none."""
+    mu = float(U.strong_concavity)
+    status = getattr(U, "property_status", {}).get("strong_concavity", "proved")
+    if not mu > 0.0:
+        return None, None, None, (f'{U.spec} is not strongly concave on (0, 1] (inf -U" = 0): '
+                            "no error bound")
+    if status != "proved":
+        return None, None, None, (f"{U.spec}: strong concavity mu = {mu:.6g} was {status}; "
+                            "a proven bound needs a proved mu")
+    if not U.increasing:
+        return None, None, None, f"{U.spec} is not increasing on (0, 1]: no error bound"
+    elasticity = sp.simplify(-_x * U.d2expr / U.dexpr)
+    slope = sp.simplify(sp.diff(elasticity, _x))
+    if slope.is_nonnegative:
+        top = elasticity.subs(_x, 1)
+    elif slope.is_nonpositive:
+        top = sp.limit(elasticity.rewrite(sp.exp), _x, 0, "+")
+    else:
+        top = None
+    try:
+        E = float(sp.N(top, 30)) if top is not None else math.nan
+    except (TypeError, ValueError):
+        E = math.nan
+    if not (math.isfinite(E) and E >= 0.0):
+        return None, None, None, (f"{U.spec}: cannot bound the elasticity -x U''/U' on (0, 1], "
+                            "needed for the gradient's rounding error")
+    return mu, mu * (1.0 - 4 * _U), E * (1.0 + 4 * _U) + 4 * _U, ""
+
+
+def _exact(v) -> Fraction:
+    return Fraction(float(v))
+
+
+def _analysis_point(r: np.ndarray, q: np.ndarray):
+    """The point x of step 4, as (rx, qx, top, eta, offset, reason): x_k = 1 - qx_k where
+    top, else rx_k; eta_k = |rx_k - x_k| (exact, rounded up); offset = max |r - x|."""
+    n = r.size
+    top = r >= 0.5
+    # Feasibility of x: order, and 0 <= x <= 1 at the ends.
+    for k in range(n - 1):
+        a, b = k, k + 1
+        if top[a] and top[b]:
+            ok = q[a] <= q[b]
+        elif not top[a] and not top[b]:
+            ok = r[a] >= r[b]
+        elif top[a]:
+            ok = _exact(q[a]) + _exact(r[b]) <= 1
+        else:
+            ok = False
+        if not ok:
+            return None, None, None, None, None, (
+                f"rewards are not feasible for problem (5): r_{a + 1} < r_{b + 1}; "
+                "valid: 1 >= r_1 >= ... >= r_n >= 0")
+    hi = 1 - _exact(q[0]) if top[0] else _exact(r[0])
+    lo = 1 - _exact(q[-1]) if top[-1] else _exact(r[-1])
+    if hi > 1 or lo < 0:
+        return None, None, None, None, None, (
+            f"rewards are not feasible for problem (5): r_1 = {float(hi)!r}, r_n = {float(lo)!r}; "
+            "valid: 1 >= r_1 >= ... >= r_n >= 0")
+    eta = np.zeros(n)
+    offset = Fraction(0)
+    for k in np.flatnonzero(top):
+        gap = abs(_exact(r[k]) + _exact(q[k]) - 1)
+        eta[k] = math.nextafter(float(gap), math.inf) if gap else 0.0
+        offset = max(offset, gap)
+    # x_1 := 1 and x_n := 0 (step 4): a feasible move, since x is ordered.
+    rx, qx = r.copy(), q.copy()
+    rx[0], qx[0], eta[0] = 1.0, 0.0, 0.0
+    rx[-1], qx[-1], eta[-1] = 0.0, 1.0, 0.0
+    offset = max(offset, abs(_exact(r[0]) - 1), abs(_exact(r[-1])))
+    top = rx >= 0.5
+    return rx, qx, top, eta, float(offset) * (1 + 2 * _U), ""
+
+
+def _pairwise_row_sums(F: np.ndarray) -> np.ndarray:
+    """Row sums by explicit pairwise summation: error <= gamma_{ceil(log2 w)} sum |F_kj|."""
+    while F.shape[1] > 1:
+        w = F.shape[1]
+        h = w // 2
+        S = F[:, :h] + F[:, h:2 * h]
+        F = np.concatenate((S, F[:, 2 * h:]), axis=1) if w % 2 else S
+    return F[:, 0]
+
+
+def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, chunk_elements: int):
+    """(g^, e): the computed gradient of S at x and a bound on its error, per reward;
+    None, None when a term is not finite."""
+    n = rx.size
+    depth = math.ceil(math.log2(n))
+    gamma_sum = depth * _U / (1 - depth * _U)
+    g = np.zeros(n)
+    err = np.zeros(n)
+    cols = np.arange(n)[None, :]
+    step = max(1, min(n, chunk_elements // n))
+    for a in range(0, n, step):
+        rows = np.arange(a, min(n, a + step))[:, None]
+        rk, qk, tk, ek = rx[rows], qx[rows], top[rows], eta[rows]
+        tj, ej = top[None, :], eta[None, :]
+        later = cols > rows
+        # Gap between the earlier (higher) and the later reward of each pair, >= 0.
+        d = np.where(later, rk - rx[None, :], rx[None, :] - rk)
+        both_top = tk & tj
+        np.copyto(d, np.where(later, qx[None, :] - qk, qk - qx[None, :]), where=both_top)
+        mixed = tk != tj
+        eta_pair = np.where(mixed, np.where(tk, ek, ej), 0.0)
+        diag = cols == rows
+        d[diag] = 1.0
+        t = U.d1(d)
+        if not np.all(np.isfinite(t)):
+            return None, None
+        t[diag] = 0.0
+        A = np.abs(t)
+        # (i) evaluation of U': EVAL_ULPS ulps times (1 + E |log d|); an exact tie has no log.
+        with np.errstate(divide="ignore"):
+            logd = np.where(d > 0.0, np.abs(np.log(np.where(d > 0.0, d, 1.0))), 0.0)
+        eps = EVAL_ULPS * _U * (1.0 + E * logd)
+        # (ii) the gap's error Delta, through |log U'(d) - log U'(d^)| <= E |log(d / d^)|.
+        delta = _U / (1 - _U) * d + eta_pair * (1 + _U)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(delta > 0.0, delta / d, 0.0)
+        if np.any(ratio > 0.25):
+            return None, None
+        y = E * 2.0 * ratio  # >= E |log(d / d^)| since |log(1 + s)| <= 2 |s| for |s| <= 1/2
+        drift = np.where(y <= 0.5, y * (1.0 + y), np.expm1(y))
+        rel = (eps + drift) / (1.0 - eps)
+        rel[diag] = 0.0
+        np.negative(t, out=t, where=~later)
+        g[a:a + rows.shape[0]] = _pairwise_row_sums(t)
+        absum = A.sum(axis=1)
+        relsum = (A * rel).sum(axis=1)
+        err[a:a + rows.shape[0]] = gamma_sum * absum + relsum
+    err *= 1.0 + 4 * (n + 8) * _U
+    return g, err
+
+
+def _multipliers(g: np.ndarray, ties: np.ndarray) -> np.ndarray:
+    """lambda_1..lambda_{n-1} (index k-1 for the pair (k, k+1)) >= 0 on the tied pairs, by
+    step 3 of the module docstring; 0 on the untied ones."""
+    n = g.size
+    lam = np.zeros(n - 1)
+    k = 0
+    while k < n - 1:
+        if not ties[k]:
+            k += 1
+            continue
+        a = k
+        while k < n - 1 and ties[k]:
+            k += 1
+        b = k  # block of rewards a..b (0-based), ties a..b-1
+        gb = g[a:b + 1]
+        if a == 0:  # top block: cancel rho on a+1..b
+            vals = np.cumsum(gb[::-1])[::-1][1:]  # lambda_j = g_{j+1} + ... + g_b
+        elif b == n - 1:  # bottom block: cancel rho on a..b-1
+            vals = -np.cumsum(gb)[:-1]
+        else:  # interior: spread the block's net force evenly
+            vals = -np.cumsum(gb - gb.mean())[:-1]
+        lam[a:b] = np.maximum(vals, 0.0)
+    return lam
+
+
+def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> ErrorBound:
+    """A proven upper bound on max_i |r_i - r*_i|, r = ``rewards`` (n,) sorted best first and
+    r* the optimum of problem (5) for utility ``U`` (a Utility or a spec):
+
+        value = max |r - x| + sqrt(3/2) N / (n mu),
+        N = sqrt(||rho_I||^2 + (sum_I rho)^2 / 2),   I = {2, ..., n - 1},
+
+    mu = inf_{(0,1]} -U'', rho the gradient of S at x minus the nonnegative multipliers of
+    the tied pairs, rounding error included (derivation: module docstring). ``complement``
+    is 1 - rewards computed without cancellation (``Solution.complement``).
+
+    ``value`` is None, with the ``reason``, when no bound is proved: U not strongly concave
+    (linear), rewards not feasible, a tie where U'(0+) is infinite, or a gap the float64
+    data cannot resolve. It is at most 1 (both vectors lie in [0, 1]^n). Cost: one chunked
+    pass over the n^2 pairs (about 10 s at n = 10,000).
+
+    >>> eb = error_bound("power:0.5", [1.0, 0.5, 0.0])
+    >>> eb.value < 1e-15, eb.mu
+    (True, 0.25)
+    """
+    U = parse_utility(U)
+    r = np.asarray(rewards, dtype=float)
+    if r.ndim != 1 or r.size < 2:
+        raise ValueError(f"rewards must be a 1-D array of n >= 2 values, got shape {r.shape}")
+    n = r.size
+    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
+    if q.shape != r.shape:
+        raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(q))):
+        return _none("rewards or complement are not finite", n)
+    mu, mu_low, E, reason = _constants(U)
+    if mu is None:
+        return _none(reason, n)
+    rx, qx, top, eta, offset, reason = _analysis_point(r, q)
+    if rx is None:
+        return _none(reason, n, mu)
+    if n == 2:
+        value = min(1.0, offset)
+        return ErrorBound(value=value, reason="", mu=mu, projected_gradient=0.0, n=n,
+                          rounding=0.0, offset=offset)
+    g, e = _gradient_with_error(U, rx, qx, top, eta, E, chunk_elements)
+    if g is None:
+        return _none(f"{U.spec}: the gradient at the rewards is not finite or a gap is below "
+                     "what float64 resolves (a tie where U'(0+) is infinite?)", n, mu)
+    ties = np.where(top[:-1] & top[1:], qx[:-1] == qx[1:], ~top[:-1] & ~top[1:] & (rx[:-1] == rx[1:]))
+    lam = _multipliers(g, ties)
+    lam_lo = np.concatenate(([0.0], lam))  # lambda_{k-1}, k = 1..n (lambda_0 unused)
+    lam_hi = np.concatenate((lam, [0.0]))  # lambda_k (lambda_n unused)
+    rho = g + lam_hi - lam_lo
+    e_rho = e + 2.1 * _U * (np.abs(g) + lam_hi + lam_lo)
+    rho_i, e_i = rho[1:-1], e_rho[1:-1]
+    # |sum_I rho|: directly, or by sum_k g_k = 0: sum_I rho = -(g_1 + g_n) + lambda_{n-1} - lambda_1.
+    direct = abs(math.fsum(rho_i)) * (1 + 2 * _U) + float(np.sum(e_i))
+    ends_terms = (-g[0], -g[-1], lam[-1], -lam[0])
+    via_ends = (abs(math.fsum(ends_terms)) + 4 * _U * math.fsum(map(abs, ends_terms))
+                + e[0] + e[-1])
+    total = min(direct, via_ends)
+    total_err = min(float(np.sum(e_i)), e[0] + e[-1] + 4 * _U * math.fsum(map(abs, ends_terms)))
+    inflate = 1.0 + 4 * (n + 8) * _U
+    N = math.sqrt(float(np.sum((np.abs(rho_i) + e_i) ** 2)) + total**2 / 2) * inflate
+    rounding = math.sqrt(float(np.sum(e_i**2)) + total_err**2 / 2) * inflate
+    B = _MAXNORM * N / (n * mu_low) * inflate
+    value = min(1.0, (offset + B) * (1 + 4 * _U))
+    return ErrorBound(value=value, reason="", mu=mu, projected_gradient=N, n=n,
+                      rounding=rounding, offset=offset)
