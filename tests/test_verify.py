@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from rcollapse import verify as V
@@ -159,3 +160,193 @@ def test_face_injects_the_limit_solver_for_log_sigmoid():
     assert w1_distance(mu.ppf((np.arange(4000) + 0.5) / 4000), mu) < 1e-3
     bound = limiting_measure("log-sigmoid:1", bound_only=True)
     assert bound.atoms_are_lower_bounds and bound.atoms[0.0] < mu.atoms[0.0]
+
+
+# ---- verify is as sharp as the suite: break one input, see its row fail -------------------
+@pytest.fixture
+def fresh_caches():
+    """verify caches the solves of one run; a broken input must not reuse a good one."""
+    for cache in (V._solve, V._certificate, V._solve_limit):
+        cache.cache_clear()
+    yield
+    for cache in (V._solve, V._certificate, V._solve_limit):
+        cache.cache_clear()
+
+
+@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
+def test_shifted_log_sigmoid_kernel_fails_theorem4(monkeypatch, fresh_caches):
+    """The n = inf kernel evaluated at t + 1e-3 moves the atom mass by about 3.4e-5: the
+    atom pin (n = inf on two grids against Newton's atom edge at n = 2000) sees it."""
+    import rcollapse.solvers.limit as L
+
+    (good,) = V.run_checks(QUICK, only=["thm4:log-sigmoid:1"])
+    assert good.status == "PASS", good.measured
+    assert good.details["agreement"] <= V.ATOM_AGREEMENT / 3
+    V._solve_limit.cache_clear()
+    original = L._utility_function
+
+    def shifted(U, delta):
+        u = original(U, delta)
+        return lambda t: u(np.asarray(t, dtype=float) + 1e-3)
+
+    monkeypatch.setattr(L, "_utility_function", shifted)
+    (row,) = V.run_checks(QUICK, only=["thm4:log-sigmoid:1"])
+    assert row.status == "FAIL", row.measured
+    assert row.details["agreement"] > V.ATOM_AGREEMENT
+
+
+def _mutated(function, old: str, new: str):
+    """``function`` recompiled from its source with ``old`` replaced by ``new`` (a mutant)."""
+    import inspect
+    import textwrap
+
+    source = textwrap.dedent(inspect.getsource(function))
+    assert source.count(old) == 1, f"the mutation {old!r} no longer applies to {function.__name__}"
+    namespace = dict(function.__globals__)
+    exec(compile(source.replace(old, new), inspect.getsourcefile(function), "exec"), namespace)
+    return namespace[function.__name__]
+
+
+@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
+def test_ks_without_absolute_value_fails(monkeypatch, fresh_caches):
+    """A KS distance that keeps only F_n - F > 0: Theorem 3 against Theorem 2's
+    heavier-ended Beta, and W1 <= KS, both catch it."""
+    import rcollapse.theory.distances as D
+
+    names = ["thm3-sign:neg-power:0.5", "limit:log"]
+    assert [r.status for r in V.run_checks(QUICK, only=names)] == ["PASS", "PASS"]
+    broken = _mutated(D.ks_distance, "np.max(np.abs(fn_right - F_right)), np.max(np.abs(fn_left - F_left))",
+                      "np.max(fn_right - F_right), np.max(fn_left - F_left)")
+    monkeypatch.setattr(D, "ks_distance", broken)
+    rows = {r.name: r for r in V.run_checks(QUICK, only=names)}
+    assert rows["thm3-sign:neg-power:0.5"].status == "FAIL", rows["thm3-sign:neg-power:0.5"].measured
+    assert min(rows["thm3-sign:neg-power:0.5"].details["ks_wrong"]) < 0.05
+
+
+@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
+def test_newton_rewards_shifted_by_1e_7_fail(monkeypatch, fresh_caches):
+    """Every Newton reward 1e-7 too high: the certificate recomputed on the vector
+    (r_1 > 1) and the Gauss-Lobatto comparison both see it; nothing passes."""
+    import dataclasses
+
+    import rcollapse.solvers.newton as N
+
+    original = N.solve_newton
+
+    def shifted(*args, **kwargs):
+        out = original(*args, **kwargs)
+        return dataclasses.replace(out, rewards=out.rewards + 1e-7, complement=out.complement - 1e-7)
+
+    monkeypatch.setattr(N, "solve_newton", shifted)
+    rows = V.run_checks(QUICK, only=["limit:log", "lobatto", "thm4:log-sigmoid:1"])
+    assert all(r.status != "PASS" for r in rows), [(r.name, r.status) for r in rows]
+    for r in rows:
+        if r.status == "FAIL":  # verify's own finding (an ERROR: solve refused the vector itself)
+            assert max(r.details["kkt_recomputed"].values()) >= 5e-8, r.measured
+
+
+def test_recomputed_certificate_ignores_the_solvers_report():
+    """A vector out of bounds with a reported residual of 0 is not certified."""
+    from types import SimpleNamespace
+
+    good = SimpleNamespace(spec="log", rewards=np.array([1.0, 0.5, 0.0]), complement=None, kkt_residual=0.0)
+    bad = SimpleNamespace(spec="log", rewards=np.array([1.0 + 1e-7, 0.5, 0.0]), complement=None, kkt_residual=0.0)
+    nan = SimpleNamespace(spec="log", rewards=np.array([1.0, np.nan, 0.0]), complement=None, kkt_residual=0.0)
+    assert V.recomputed_certificate(good) <= 1e-15
+    assert V.recomputed_certificate(bad) >= 1e-7
+    assert V.recomputed_certificate(nan) == float("inf")
+
+
+def test_endpoint_signs_fail_for_a_decreasing_utility(monkeypatch):
+    """Lemma 4.1's signs need U increasing: with U = -x in place of every utility the row fails."""
+    import rcollapse.theory.utilities as T
+
+    (good,) = V.run_checks(QUICK, only=["lemma41:endpoint-signs"])
+    assert good.status == "PASS", good.measured
+    monkeypatch.setattr(T, "parse_utility", lambda spec: (lambda t: -np.asarray(t, dtype=float)))
+    (row,) = V.run_checks(QUICK, only=["lemma41:endpoint-signs"])
+    assert row.status == "FAIL", row.measured
+
+
+def test_endpoint_gradients_from_differences():
+    # U = log at (1, 0.5, 0): dS/dr_1 = 1/0.5 + 1/1 = 3, dS/dr_3 = -(1/1 + 1/0.5) = -3
+    d1, dn = V.endpoint_gradients(np.log, [1.0, 0.5, 0.0])
+    assert d1 == pytest.approx(3.0, rel=1e-8) and dn == pytest.approx(-3.0, rel=1e-8)
+
+
+def test_atom_mass_at_one_locates_the_edge_between_rewards():
+    n = 1000
+    for m in (0.3, 0.30037, 0.3009):
+        i = np.arange(1, n + 1)
+        q = np.maximum(0.0, ((i - 0.5) / n - m) * 1.7)  # 1 - r, a linear quantile past the atom
+        k, mass = V.atom_mass_at_one(1.0 - q, q)
+        assert k == int(np.count_nonzero(q == 0.0)) and mass == pytest.approx(m, abs=1e-12)
+    with pytest.raises(ValueError):
+        V.atom_mass_at_one(np.linspace(0.99, 0.0, 50))  # no reward at 1: no atom
+
+
+# ---- the command line: checked before any work ---------------------------------------------
+def _no_work(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("verify computed before checking its input")
+
+    monkeypatch.setattr(V, "run_checks", refuse)
+
+
+def test_cli_verify_unknown_only_name_refused_among_good_ones(tmp_path, capsys, monkeypatch):
+    _no_work(monkeypatch)
+    out = tmp_path / "v.json"
+    assert main(["verify", "--only", "derivation-c", "no-such-check", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-check" in err and not out.exists()
+
+
+@pytest.mark.parametrize("where", ["empty", "folder", "read-only", "under-a-file"])
+def test_cli_verify_bad_out_refused_before_work(tmp_path, capsys, monkeypatch, where):
+    import os
+
+    _no_work(monkeypatch)
+    if where == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+    (tmp_path / "file").write_text("x")
+    out = {"empty": "", "folder": str(tmp_path), "read-only": str(tmp_path / "ro" / "v.json"),
+           "under-a-file": str(tmp_path / "file" / "v.json")}[where]
+    assert main(["verify", "--only", "derivation-c", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "--out" in err
+
+
+def test_cli_verify_report_is_strict_json_with_provenance(tmp_path):
+    out = tmp_path / "verify.json"
+    assert main(["verify", "--only", "derivation-c", "--out", str(out)]) == 0
+    text = out.read_text()
+    report = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    prov = report["provenance"]
+    assert set(prov) >= {"git", "machine", "threads", "measured_utc"}
+    assert "OMP_NUM_THREADS" in prov["threads"] and prov["machine"]["cpus"] >= 1
+    assert report["command"] == "rcollapse verify --only derivation-c"
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed, not left
+
+
+@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
+def test_vectors_shifted_after_solve_fail_on_verifys_own_certificate(monkeypatch, fresh_caches):
+    """The same 1e-7 shift applied after ``solve`` (a solve that lost its own check):
+    verify's recomputed certificate alone turns every row using the vector to FAIL."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from rcollapse import solvers
+
+    def shifted_solve(spec, n, method="newton"):
+        sol = solvers.solve(spec, n, method=method)
+        return dataclasses.replace(sol, rewards=sol.rewards + 1e-7, complement=sol.complement - 1e-7)
+
+    monkeypatch.setattr(V, "_solvers", lambda: SimpleNamespace(solve=shifted_solve))
+    rows = V.run_checks(QUICK, only=["limit:log", "limit:power:0.5", "derivation-b:log", "thm4:log-sigmoid:1"])
+    assert [r.status for r in rows] == ["FAIL"] * 4, [(r.name, r.measured) for r in rows]
+    for r in rows:
+        assert max(r.details["kkt_recomputed"].values()) >= 5e-8, r.measured
