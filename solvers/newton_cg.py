@@ -1,0 +1,478 @@
+"""Matrix-free Newton-CG for problem (5) at n = 10^5 .. 10^6, by fast kernel sums.
+
+Problem (5) (Song et al. 2023): maximize S(r) = sum_{i<j} U(r_i - r_j) subject to
+1 >= r_1 >= ... >= r_n >= 0. The method is that of :mod:`solvers.newton` (read its
+docstring first): the symmetric half y_k = 1 - r_k (k = 1..m, m = n // 2) is the unknown,
+phi(y) = -S(r(y)) / 2 is minimized, y_1 = 0 is fixed for U'(0+) infinite (power, log,
+neg-power) and steps stop short of a tie (fraction to the boundary 0.9), while for U'(0+)
+finite (log-sigmoid) the box 0 <= y <= 1/2 is the constraint and a projected Newton
+method finds the runs of rewards at exactly 1 and 0. What changes:
+
+- Every all-pairs sum (phi, its gradient, the Hessian's diagonal and Hessian-vector
+  products) is a fast multipole sum (:mod:`solvers.fastsum`): O(n p) work and memory,
+  never an n x n or m x m matrix.
+- The Newton system B d = -q (B the Hessian of phi on the free variables) is solved by
+  preconditioned conjugate gradients, to a relative residual chosen so that the step
+  lands below the target (inexact Newton). B v = (L u)_top for u = (v, -reversed v),
+  L = -Hessian of S, a graph Laplacian with weights w_kj = -U''(|r_k - r_j|):
+  (L u)_k = D_k u_k - sum_j w_kj u_j, D_k = sum_j w_kj.
+- Preconditioner (two-level, additive): the band of B (``bandwidth`` diagonals each side,
+  banded Cholesky) plus a Galerkin coarse correction Z C^{-1} Z^T with piecewise-constant
+  aggregates Z (the tree's nodes at one level, their number growing like sqrt(n)) and
+  C = Z^T B Z assembled exactly (to the summation accuracy) from the fast sum's own
+  expansions (:meth:`solvers.fastsum.KernelSum.block_sums`). Measured on dense
+  Hessians: CG iterations to 1e-10 stay at 17 to 21 for log from n = 1000 to 8000.
+- Multilevel start as in :mod:`solvers.newton`: the dense Newton solves a coarse n_0
+  (at most ``dense_below``), and each level, twice as large, starts from the previous
+  optimum carried over by :func:`solvers.newton._transfer`.
+- Certificate: the shared KKT residual of :mod:`solvers.kkt`, applied to the gradient that
+  the fast sums give (the closed form over the free multiplier is in
+  :func:`kkt_from_gradient`). The summation error is measured, not assumed: the gradient
+  is summed directly (O(n) each) on ``spot_rows`` random rows plus the first and last
+  ones, and the largest difference, relative to the force scale s, is reported with the
+  bound it puts on the residual (see :class:`FastOutcome`). A certificate whose error
+  bound is not below tol / 100 is refused (ConvergenceError).
+
+>>> out = solve_newton_cg(parse_utility("log"), 64, dense_below=16)
+>>> out.kkt_residual < 1e-9, out.kkt_error_bound < 1e-12
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg
+
+from rcollapse.solvers import newton as _newton
+from rcollapse.solvers.errors import ConvergenceError
+from rcollapse.solvers.fastsum import (DEFAULT_ETA, DEFAULT_LEAF, DEFAULT_ORDER, KernelSum, Tree,
+                                       direct_row_sums)
+from rcollapse.solvers.kkt import constraint_slacks
+from rcollapse.theory.utilities import Utility, parse_utility
+
+__all__ = ["solve_newton_cg", "FastOutcome", "kkt_from_gradient", "FastHalf", "pcg",
+           "TwoLevelPreconditioner", "memory_estimate"]
+
+#: Levels up to this n are solved by the dense Newton method (solvers.newton).
+DENSE_BELOW = 4096
+#: Diagonals on each side of the band preconditioner.
+BANDWIDTH = 8
+#: Coarse aggregates ~ COARSE_FACTOR * sqrt(m), at most COARSE_MAX.
+COARSE_FACTOR = 4.0
+COARSE_MAX = 4096
+#: Random rows on which the fast gradient is checked against direct sums.
+SPOT_ROWS = 64
+#: Reduced residual at which an intermediate level stops.
+COARSE_TOL = 1e-8
+#: A change of phi below this fraction of sum |U| over the pairs is summation noise.
+NOISE = 1e-13
+#: CG iterations allowed per Newton step.
+CG_MAX_ITER = 500
+
+
+@dataclass(frozen=True)
+class FastOutcome:
+    rewards: np.ndarray  # (n,), best first
+    complement: np.ndarray  # 1 - rewards, without cancellation
+    objective: float  # S(rewards), by fast sums
+    kkt_residual: float  # the shared certificate, on the fast gradient
+    iterations: int  # Newton steps on the full n (last level)
+    total_iterations: int  # over every fast level
+    levels: tuple  # n of each level (the first one dense)
+    cg_iterations: tuple  # CG iterations of each Newton step on the last level
+    summation_error: float  # max over the spot rows of |g_fast - g_direct| / s
+    kkt_error_bound: float  # 2 n summation_error max(slack): bound on the residual's error
+    spot_rows: int  # rows checked directly
+    seconds: dict = field(default_factory=dict)  # wall time by part
+
+
+def memory_estimate(n: int, *, order: int = DEFAULT_ORDER, leaf: int = DEFAULT_LEAF) -> int:
+    """Bytes at the peak, roughly: the points' bases (n p), the stored Hessian expansions
+    (about 2 p^2 per leaf-sized group of points and 4 near blocks of leaf^2 per leaf),
+    the coarse matrix and some forty vectors of n.
+
+    >>> memory_estimate(10**6) // 2**20 < 4096
+    True
+    """
+    leaves = max(1, n // leaf)
+    return 8 * (3 * n * order + 2 * leaves * 2 * order * order + 5 * leaves * leaf * leaf
+                + COARSE_MAX ** 2 * 3 + 40 * n)
+
+
+def kkt_from_gradient(rewards, complement, g, s: float) -> float:
+    """The KKT residual of :func:`solvers.kkt.kkt_residual` from a given gradient g = grad S
+    (n,) and force scale s = max_k sum_{j != k} |U'(gap)|: the same closed form,
+
+        max( max_k max(0, -c_k), max(0, max_{k: c_k > 0} max(-G_k c_k, (G_max - G_k) c_k / (1 + c_k))) / s ),
+
+    G the cumulative gradient. (kkt.py computes g itself by an O(n^2) pass; a test checks
+    that the two agree.)
+
+    >>> kkt_from_gradient(np.array([1.0, 0.5, 0.0]), np.array([0.0, 0.5, 1.0]), np.array([1.5, 0.0, -1.5]), 3.0)
+    0.0
+    """
+    c = constraint_slacks(rewards, complement=complement)
+    primal = float(max(0.0, -c.min()))
+    if not (np.all(np.isfinite(g)) and math.isfinite(s)):
+        return math.inf
+    if s == 0.0:
+        return primal
+    G = np.concatenate(([0.0], np.cumsum(g)))
+    g_max = G[1:].max()
+    slack = c > 0.0
+    cs, Gs = c[slack], G[slack]
+    t = max(0.0, float(np.max(-Gs * cs)), float(np.max((g_max - Gs) * cs / (1.0 + cs))))
+    return max(primal, t / s)
+
+
+class FastHalf:
+    """phi(y), its gradient, the Hessian's diagonal and products on the symmetric half,
+    all by fast sums (module docstring). The kernels are U's own numpy forms
+    (theory.utilities), of the signed gap d = x_k - x_j between points x = 1 - r."""
+
+    def __init__(self, U: Utility, n: int, *, order=DEFAULT_ORDER, leaf=DEFAULT_LEAF, eta=DEFAULT_ETA):
+        self.U, self.n, self.m, self.odd = U, n, n // 2, n % 2 == 1
+        self.order, self.leaf, self.eta = order, leaf, eta
+        self.k_value = lambda d: U(np.abs(d))  # U(|r_k - r_j|)
+        self.k_force = lambda d: U.d1(np.abs(d))  # U'(|r_k - r_j|)
+        self.k_grad = lambda d: np.sign(d) * U.d1(np.abs(d))  # minus the gradient's term
+        self.k_weight = lambda d: -U.d2(np.abs(d))  # w_kj = -U''(|r_k - r_j|)
+
+    def tree(self, y) -> Tree:
+        return Tree(y, leaf=self.leaf, order=self.order, eta=self.eta)
+
+    def gradient(self, tree: Tree):
+        """(q, force) of :meth:`solvers.newton._Half.gradient`: q_k = dS/dr_k on the top
+        half, force_k = sum_j |U'(gap)|."""
+        ones = np.ones(tree.size)
+        q = -KernelSum(tree, self.k_grad)(ones)
+        force = KernelSum(tree, self.k_force)(ones)
+        if self.odd:
+            fM = self.U.d1(0.5 - tree.y)
+            q += fM
+            force += fM
+        return q, force
+
+    def objective(self, tree: Tree, rows: int = 32):
+        """(phi, mag): phi = -S / 2 and an estimate of sum |U| over the pairs (from ``rows``
+        rows summed directly), the scale of the summation noise in phi."""
+        y = tree.y
+        T = float(KernelSum(tree, self.k_value)(np.ones(tree.size)).sum())
+        S = T + (2.0 * float(self.U(0.5 - y).sum()) if self.odd else 0.0)
+        pick = np.unique(np.linspace(0, self.m - 1, min(rows, self.m)).astype(int))
+        absU = direct_row_sums(y, lambda d: np.abs(self.k_value(d)), np.ones(tree.size), pick)
+        mag = float(absU.mean()) * self.m + (2.0 * float(np.abs(self.U(0.5 - y)).sum()) if self.odd else 0.0)
+        return -0.5 * S, 0.5 * mag
+
+    def weights(self, tree: Tree):
+        """(KW, D): the stored fast sum of w = -U'' and the row sums D_k = sum_j w_kj."""
+        KW = KernelSum(tree, self.k_weight, store=True)
+        D = KW(np.ones(tree.size))
+        if self.odd:
+            D += self.k_weight(tree.y - 0.5)
+        return KW, D
+
+    @staticmethod
+    def hessian_product(KW: KernelSum, D, v) -> np.ndarray:
+        """B v = (L u)_top, u = (v, -reversed v): D_k v_k - sum_j w_kj u_j."""
+        return D * v - KW(np.concatenate((v, -v[::-1])))
+
+    def full(self, y):
+        mid = [0.5] if self.odd else []
+        return (np.concatenate((1.0 - y, mid, y[::-1])), np.concatenate((y, mid, 1.0 - y[::-1])))
+
+    def full_gradient(self, y, q, force):
+        """(g, s): grad S on all n rewards (g_{n+1-k} = -g_k, the middle one 0) and
+        s = max force."""
+        mid_g = [0.0] if self.odd else []
+        g = np.concatenate((q, mid_g, -q[::-1]))
+        s = float(force.max()) if force.size else 0.0
+        if self.odd:
+            s = max(s, 2.0 * float(self.U.d1(0.5 - y).sum()))
+        return g, s
+
+    def direct_gradient(self, y, rows):
+        """q on ``rows`` by direct O(n) sums (the spot check)."""
+        mid = 1.0 if self.odd else None
+        return -direct_row_sums(y, self.k_grad, np.ones(2 * y.size), rows, middle_charge=mid)
+
+
+class TwoLevelPreconditioner:
+    """M^{-1} r = band(B)^{-1} r + Z C^{-1} Z^T r on the free variables (module docstring).
+
+    ``KW``, ``D``: the Hessian's fast sum and row sums; ``free``: indices of the free
+    variables (ascending); ``level``: the tree level whose top-half nodes are the
+    aggregates."""
+
+    def __init__(self, half: FastHalf, tree: Tree, KW: KernelSum, D, free, *,
+                 bandwidth: int = BANDWIDTH, level: int | None = None):
+        y, m = tree.y, tree.m
+        w = half.k_weight
+        f = np.asarray(free)
+        nf = f.size
+        self.size = nf
+        bw = max(0, min(bandwidth, nf - 1))
+        ab = np.zeros((bw + 1, nf))
+        ab[bw] = D[f] + w(1.0 - 2.0 * y[f])  # B_kk = D_k + w(1 - 2 y_k)
+        for d in range(1, bw + 1):
+            a, b = f[:-d], f[d:]
+            ab[bw - d, d:] = -w(y[b] - y[a]) + w(1.0 - y[a] - y[b])
+        self.band = linalg.cholesky_banded(ab, lower=False, check_finite=False)
+        self.bw = bw
+        if level is None:
+            want = min(COARSE_MAX, COARSE_FACTOR * math.sqrt(max(nf, 1)))
+            level = int(round(math.log2(max(want, 1.0)))) + 1
+        level = max(1, min(level, tree.depth))
+        self.level = level
+        mask = np.zeros(m)
+        mask[f] = 1.0
+        charges = np.concatenate((mask, mask[::-1]))
+        A = KW.block_sums(charges, level)
+        nt = A.shape[0]
+        s = tree.start[level][: nt + 1]
+        agg = np.repeat(np.arange(nt), np.diff(s))
+        Dsum = np.bincount(agg[f], weights=D[f], minlength=nt)
+        C = np.diag(Dsum) - A[:, :nt] + A[:, nt:][:, ::-1]
+        keep = np.bincount(agg[f], minlength=nt) > 0
+        self.keep_index = -np.ones(nt, dtype=int)
+        self.keep_index[keep] = np.arange(int(keep.sum()))
+        self.agg = self.keep_index[agg[f]]
+        self.nc = int(keep.sum())
+        C = 0.5 * (C + C.T)[np.ix_(keep, keep)]
+        self.coarse = linalg.cho_factor(C, check_finite=False) if self.nc else None
+
+    def __call__(self, r):
+        z = linalg.cho_solve_banded((self.band, False), r, check_finite=False)
+        if self.coarse is not None:
+            rc = np.bincount(self.agg, weights=r, minlength=self.nc)
+            z = z + linalg.cho_solve(self.coarse, rc, check_finite=False)[self.agg]
+        return z
+
+
+def pcg(matvec, b, precond, *, rtol: float, max_iter: int = CG_MAX_ITER):
+    """Preconditioned conjugate gradients for A x = b from x = 0, stopping when
+    ||b - A x||_2 <= rtol ||b||_2. Returns (x, iterations, relative residual). Every
+    iterate is a descent direction for the quadratic, so a stopped run is still usable.
+
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> x, it, res = pcg(lambda v: A @ v, np.array([1.0, 2.0]), lambda r: r, rtol=1e-12)
+    >>> bool(np.allclose(A @ x, [1.0, 2.0])), it
+    (True, 2)
+    """
+    x = np.zeros_like(b)
+    r = b.copy()
+    nb = float(np.linalg.norm(b))
+    if nb == 0.0:
+        return x, 0, 0.0
+    z = precond(r)
+    p = z.copy()
+    rz = float(r @ z)
+    for it in range(1, max_iter + 1):
+        Ap = matvec(p)
+        pAp = float(p @ Ap)
+        if not pAp > 0.0:
+            return x, it, float(np.linalg.norm(r)) / nb
+        alpha = rz / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        res = float(np.linalg.norm(r)) / nb
+        if res <= rtol:
+            return x, it, res
+        z = precond(r)
+        rz_new = float(r @ z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, max_iter, res
+
+
+def _certify(half: FastHalf, y, q, force, spot_rows, rng):
+    """(residual, summation_error, error_bound, rows checked) of the fast certificate."""
+    r, c = half.full(y)
+    g, s = half.full_gradient(y, q, force)
+    res = kkt_from_gradient(r, c, g, s)
+    m = half.m
+    rows = np.unique(np.concatenate((np.arange(min(4, m)), np.arange(max(0, m - 4), m),
+                                     rng.choice(m, size=min(spot_rows, m), replace=False))))
+    exact = half.direct_gradient(y, rows)
+    err = float(np.max(np.abs(q[rows] - exact))) / s if s > 0 else 0.0
+    slack = constraint_slacks(r, complement=c)
+    bound = 2.0 * half.n * err * float(slack.max(initial=0.0))
+    return res, err, bound, rows.size
+
+
+def _fast_level(half: FastHalf, y, *, box: bool, tol: float, max_iter: int, final: bool,
+                spot_rows: int, rng, clock: dict):
+    """Newton-CG on one level (the step logic of solvers.newton._newton_level). Returns
+    (y, steps, residual, certified, cg counts, certificate details)."""
+    m = half.m
+    steps, cg_counts = 0, []
+    phi = mag = None
+    at_noise, accepted_noise = 0, False
+    reduced_prev = math.inf
+    target = tol if final else COARSE_TOL
+    cert = (math.inf, math.nan, math.nan, 0)
+    tree = None
+    while True:
+        t0 = time.perf_counter()
+        if tree is None:
+            tree = half.tree(y)
+        q, force = half.gradient(tree)
+        clock["gradient"] = clock.get("gradient", 0.0) + time.perf_counter() - t0
+        if not np.all(np.isfinite(q)):
+            raise ConvergenceError(f"newton-cg: {half.U.spec} at n = {half.n}: non-finite gradient "
+                                   f"after {steps} steps: two rewards tie")
+        reduced = _newton._reduced_residual(y, q, force, box)
+        if not accepted_noise:
+            at_noise = 0
+        elif reduced > 0.99 * reduced_prev:
+            at_noise += 1
+        done = at_noise >= 3 or steps >= max_iter
+        if not final:
+            if reduced <= target or done:
+                return y, steps, reduced, reduced <= target, cg_counts, cert
+        elif reduced <= 0.1 * tol or done:
+            t0 = time.perf_counter()
+            cert = _certify(half, y, q, force, spot_rows, rng)
+            clock["certificate"] = clock.get("certificate", 0.0) + time.perf_counter() - t0
+            if cert[0] <= tol or done:
+                return y, steps, cert[0], cert[0] <= tol, cg_counts, cert
+        # --- Hessian pieces, active set, preconditioner
+        t0 = time.perf_counter()
+        KW, D = half.weights(tree)
+        diag = D + half.k_weight(1.0 - 2.0 * y)
+        if box:
+            wdist = np.abs(y - np.clip(y - q / diag, 0.0, 0.5)).max()
+            eps = min(1e-3, wdist)
+            active = ((y <= eps) & (q > 0.0)) | ((y >= 0.5 - eps) & (q < 0.0))
+        else:
+            active = np.zeros(m, dtype=bool)
+            active[0] = True
+        free = np.flatnonzero(~active)
+        d = np.zeros(m)
+        if box:
+            d[active] = -q[active] / diag[active]
+        clock["hessian"] = clock.get("hessian", 0.0) + time.perf_counter() - t0
+        if free.size:
+            t0 = time.perf_counter()
+            M = TwoLevelPreconditioner(half, tree, KW, D, free)
+            clock["preconditioner"] = clock.get("preconditioner", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+
+            def matvec(v):
+                full = np.zeros(m)
+                full[free] = v
+                return FastHalf.hessian_product(KW, D, full)[free]
+
+            rtol = min(1e-2, max(1e-13, 0.01 * target / max(reduced, 1e-300)))
+            d[free], its, _ = pcg(matvec, -q[free], M, rtol=rtol)
+            cg_counts.append(its)
+            clock["cg"] = clock.get("cg", 0.0) + time.perf_counter() - t0
+        del KW
+        # --- the step
+        t0 = time.perf_counter()
+        alpha = 1.0 if box else min(1.0, _newton.TO_BOUNDARY * _newton._max_step(y, d, half.odd))
+        if phi is None:
+            phi, mag = half.objective(tree)
+        noise = NOISE * mag
+        accepted = False
+        new_tree = None
+        for _ in range(60):
+            y_new = np.clip(y + alpha * d, 0.0, 0.5) if box else y + alpha * d
+            if not box:
+                y_new[0] = 0.0
+            slope = float(q @ (y_new - y))
+            if -slope <= noise and alpha == 1.0:
+                phi_new, mag_new, new_tree = phi, mag, None
+                accepted = True
+                break
+            new_tree = half.tree(y_new)
+            phi_new, mag_new = half.objective(new_tree)
+            if phi_new <= phi + _newton.ARMIJO * slope + noise:
+                accepted = True
+                break
+            alpha *= 0.5
+        clock["line search"] = clock.get("line search", 0.0) + time.perf_counter() - t0
+        steps += 1
+        reduced_prev = reduced
+        if not accepted:
+            at_noise, accepted_noise = 3, False
+            continue
+        accepted_noise = -slope <= noise
+        y, phi, mag, tree = y_new, phi_new, mag_new, new_tree
+
+
+def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
+                    dense_below: int = DENSE_BELOW, spot_rows: int = SPOT_ROWS,
+                    seed: int = 0, progress: bool = False) -> FastOutcome:
+    """The optimum of problem (5) by matrix-free Newton-CG on fast sums (module docstring).
+
+    Raises :class:`ConvergenceError` when the certificate is above ``tol`` after
+    ``max_iter`` Newton steps on the last level, or when its measured summation error
+    bound is not below tol / 100. ``seed`` picks the spot-check rows.
+
+    >>> out = solve_newton_cg(parse_utility("log-sigmoid:1"), 40, dense_below=16)
+    >>> out.rewards[:3].tolist(), out.kkt_residual < 1e-9
+    ([1.0, 1.0, 1.0], True)
+    """
+    t_start = time.perf_counter()
+    U = parse_utility(U)
+    if U.family == "linear":
+        raise ValueError("newton-cg: linear U is an LP with a closed form; valid: use method 'newton'")
+    if not (isinstance(n, (int, np.integer)) and n >= 2):
+        raise ValueError(f"n = {n!r} is out of range; valid: an integer n >= 2")
+    n = int(n)
+    box = U.dU0 is not None
+    levels = [n]
+    while levels[-1] > dense_below and levels[-1] >= 4:
+        levels.append((levels[-1] + 1) // 2)
+    if len(levels) == 1 and n >= 8:
+        levels.append((n + 1) // 2)
+    levels = levels[::-1]
+    clock: dict = {}
+    t0 = time.perf_counter()
+    if len(levels) > 1:
+        y = _newton.solve_newton(U, levels[0], tol=min(tol, 1e-9)).complement[: levels[0] // 2]
+    else:
+        y = _newton._first_start(U, n, box)
+    clock["dense start"] = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    total = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(levels) - 1, desc=f"newton-cg {U.spec} n={n}", unit="level")
+    fast_levels = levels[1:] if len(levels) > 1 else levels
+    prev = levels[0]
+    for nl in fast_levels:
+        if nl != prev:
+            y = _newton._transfer(U, prev, y, nl, box)
+        final = nl == n
+        half = FastHalf(U, nl)
+        y, steps, res, ok, cg_counts, cert = _fast_level(
+            half, y, box=box, tol=tol, max_iter=max_iter if final else 30, final=final,
+            spot_rows=spot_rows, rng=rng, clock=clock)
+        total += steps
+        prev = nl
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(n=nl, steps=steps, cg=sum(cg_counts))
+    if bar is not None:
+        bar.close()
+    _, err, bound, nrows = cert
+    if not ok:
+        raise ConvergenceError(f"newton-cg: {U.spec} at n = {n}: KKT residual {res:.3g} > tol = {tol:g} "
+                               f"after {steps} Newton steps (max_iter = {max_iter})")
+    if not bound < 0.01 * tol:
+        raise ConvergenceError(f"newton-cg: {U.spec} at n = {n}: the summation error bound "
+                               f"{bound:.3g} of the certificate is not below tol / 100 = {0.01 * tol:g}")
+    tree = half.tree(y)
+    phi, _ = half.objective(tree)
+    r, c = half.full(y)
+    clock["total"] = time.perf_counter() - t_start
+    return FastOutcome(r, c, -2.0 * phi, res, steps, total, tuple(levels), tuple(cg_counts),
+                       err, bound, nrows, clock)
