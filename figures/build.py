@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rcollapse.figures import io, progress
 from rcollapse.figures.registry import FigureSpec
-from rcollapse.figures.style import close, paper_style
+from rcollapse.outputs import check_output_dir
 
 __all__ = ["DEFAULT_OUT", "Made", "build", "cache_path", "load_cached", "make", "plan"]
 
@@ -86,6 +86,8 @@ def compute_data(spec: FigureSpec, *, quick: bool) -> dict:
 
 def render(spec: FigureSpec, data: dict, out) -> list[Path]:
     """Plot ``data`` with the package style and write the images; return their paths."""
+    from rcollapse.figures.style import close, paper_style  # matplotlib: only to plot
+
     with paper_style():
         fig = spec.plot(data)
         try:
@@ -128,7 +130,9 @@ def build(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
 
     A figure whose computation fails (RuntimeError, e.g. a solver that did not converge)
     does not stop the others; a RuntimeError naming the failed ones is raised at the end.
+    An ``out`` that cannot be written is refused first (``OutputPathError``, a ValueError).
     """
+    check_output_dir(out)
     made, failed = [], []
     with progress.enabled(show_progress):
         for spec in progress.track(specs, desc="figures", leave=False):

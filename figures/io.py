@@ -6,23 +6,27 @@ For a figure ``NAME`` in the output folder ``OUT``::
     OUT/NAME.png    the image at style.DPI
     OUT/NAME.pdf    the image as vectors
 
-Files are written atomically (a temporary file, then a rename), so an interrupted run
-never leaves a half-written cache that a later run would trust.
+Files are written atomically by ``rcollapse.outputs`` (a unique temporary file, then a
+rename), so an interrupted run never leaves a half-written cache that a later run would
+trust, and they get the usual permissions (0666 less the umask).
 
+This module loads no numpy or matplotlib until it is used (``rcollapse figures --help``
+stays light).
+
+>>> import numpy as np
 >>> to_jsonable({"x": np.arange(3), "y": np.float64(0.5), "z": (1, float("nan"))})
 {'x': [0, 1, 2], 'y': 0.5, 'z': [1, None]}
 """
 
 from __future__ import annotations
 
-import contextlib
+from io import BytesIO
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
+from rcollapse.outputs import atomic_write_bytes, write_json
 
 __all__ = ["FORMATS", "image_paths", "load_json", "save_figure", "save_json", "to_jsonable"]
 
@@ -36,6 +40,8 @@ def to_jsonable(obj):
     Dicts keep their keys as strings; tuples become lists. Raises TypeError for anything
     JSON cannot hold (a figure's data must be plain numbers, strings and lists).
     """
+    import numpy as np
+
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -54,24 +60,10 @@ def to_jsonable(obj):
     raise TypeError(f"a figure's data must be JSON-able; got {type(obj).__name__}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def save_json(path: str | os.PathLike, data: dict) -> dict:
     """Write ``data`` as JSON (atomically) and return the JSON-able form that was written."""
     plain = to_jsonable(data)
-    text = json.dumps(plain, indent=1, allow_nan=False)
-    _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+    write_json(path, plain, indent=1)
     return plain
 
 
@@ -100,6 +92,7 @@ def save_figure(fig, out: str | os.PathLike, name: str, *, dpi: int | None = Non
 
     paths = image_paths(out, name)
     for path in paths:
-        fmt = path.suffix.lstrip(".")
-        _atomic_write(path, lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=dpi or DPI))
+        buffer = BytesIO()
+        fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=dpi or DPI)
+        atomic_write_bytes(path, buffer.getvalue())
     return paths

@@ -20,9 +20,10 @@ Which modules hold figures is listed once, in ``figures.catalog.FIGURE_MODULES``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib loads only where a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["FigureSpec", "REGISTRY", "register"]
 

@@ -1,5 +1,11 @@
+"""``python -m rcollapse``: the same as the ``rcollapse`` command."""
+
 import sys
 
-from rcollapse.cli import main
+try:
+    from rcollapse.cli import main
+except KeyboardInterrupt:  # Ctrl-C in the first milliseconds: still one line
+    sys.stderr.write("rcollapse: interrupted\n")
+    sys.exit(130)
 
 sys.exit(main())

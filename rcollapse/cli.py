@@ -6,7 +6,14 @@ Each subcommand lives in its own module, ``rcollapse/commands/<name>.py``, which
 prints.
 
 Exit status: 0 on success, 1 when a check or a solver fails, 2 for bad input (a one-line
-message on stderr, never a traceback).
+message on stderr, never a traceback), 130 after Ctrl-C (one line, at any moment, start-up
+included). When stdout is closed early (``rcollapse utility log | head -1``) the command
+stops quietly with status 1, as the Python documentation recommends for SIGPIPE.
+
+Start-up stays light: this module imports no room, and ``main`` imports the module of the
+one command that was asked for, so ``rcollapse --help`` and ``--version`` load no
+command at all. A command module keeps matplotlib, sympy, scipy.stats, cvxpy, torch and
+transformers inside ``run`` (tests/test_cli_lazy.py checks it).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 #: name -> one-line help. The module ``rcollapse.commands.<name>`` implements it.
@@ -48,9 +56,12 @@ def _is_built(name: str) -> bool:
     return importlib.util.find_spec(_module_name(name)) is not None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The parser of ``rcollapse``; each command in ``commands`` (default: all) gets its
+    own arguments from ``add_arguments``, the others only their name and help line."""
     from rcollapse import __version__
 
+    wanted = set(COMMANDS if commands is None else commands)
     parser = _Parser(
         prog="rcollapse",
         description="Reward collapse in aligning large language models (Song et al. 2023): "
@@ -62,15 +73,50 @@ def build_parser() -> argparse.ArgumentParser:
         built = _is_built(name)
         p = sub.add_parser(name, help=help_text if built else f"{help_text} (not built yet)",
                            description=help_text)
-        if built:
+        if built and name in wanted:
             importlib.import_module(_module_name(name)).add_arguments(p)
-        else:
+        else:  # not built, or not asked for: takes anything, never parsed further
             p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
+def _requested_command(argv: list[str]) -> str | None:
+    """The command named in ``argv``: the first word that is not an option (``rcollapse``
+    itself takes only ``-h`` and ``--version``)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Run ``rcollapse ARGV``; return the exit status.
+
+    Ctrl-C at any point gives one line and status 130; a closed stdout gives silence and
+    status 1. Usage errors, ``--help`` and ``--version`` end in ``SystemExit`` as argparse
+    does.
+    """
+    command = None
+    try:
+        try:
+            argv = sys.argv[1:] if argv is None else list(argv)
+            command = _requested_command(argv)
+            status = _dispatch(argv, command)
+        except SystemExit:  # --help, --version and usage errors: their text is out first
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a closed pipe shows here, not at shutdown
+        return status
+    except KeyboardInterrupt:
+        _print_err(f"rcollapse{'' if command is None else ' ' + command}: interrupted")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+
+
+def _dispatch(argv: list[str], command: str | None) -> int:
+    parser = build_parser([] if command is None else [command])
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -87,9 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ArithmeticError) as err:  # e.g. a solver that did not converge
         print(f"rcollapse {args.command}: failed: {_first_line(err)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"rcollapse {args.command}: interrupted", file=sys.stderr)
-        return 130
+
+
+def _print_err(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr gone too: nothing left to tell
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at shutdown cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a captured stdout)
+        pass
 
 
 def _first_line(err: BaseException) -> str:

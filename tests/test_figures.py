@@ -6,15 +6,20 @@ and the PNG is checked: valid, of the size the figure asks for, and not blank.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import os
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
 from rcollapse.figures import io
-from rcollapse.figures.build import load_cached, make
+from rcollapse.figures.build import build, load_cached, make
 from rcollapse.figures.catalog import all_figures, get, load
 from rcollapse.figures.registry import REGISTRY, FigureSpec, register
 from rcollapse.figures.style import DPI, new_figure, paper_style
@@ -195,3 +200,59 @@ def test_end_to_end_card_quick(tmp_path, capsys):
         assert not _clipped_text(fig)
     _check_png(tmp_path / "card.png", fig.get_size_inches())
     assert (tmp_path / "card.pdf").exists()
+
+
+# --- output paths: refused before any work; files readable by others ----------------------
+
+def _unwritable(kind, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    return {"proc": "/proc/x", "file": str(a_file), "child": str(a_file / "child")}[kind]
+
+
+@pytest.mark.parametrize("kind", ["proc", "file", "child"])
+def test_cli_unwritable_out_is_one_line_exit_2_before_any_work(kind, tmp_path, monkeypatch,
+                                                               capsys):
+    build_module = importlib.import_module("rcollapse.figures.build")  # the module, not build()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the figure was computed before its output path was checked")
+
+    monkeypatch.setattr(build_module, "compute_data", no_work)
+    out = _unwritable(kind, tmp_path)
+    assert main(["figures", "--only", "card", "--quick", "--out", out, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and out in lines[0] and "--out" in lines[0], captured.err
+    assert "figures:" not in captured.out  # not even the plan was printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_library_build_checks_its_folder_first(tmp_path):
+    calls = []
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        build([_toy(calls)], out=a_file / "child")
+    assert calls == []
+
+
+def test_cli_unwritable_out_in_a_fresh_process_has_no_traceback():
+    out = subprocess.run([sys.executable, "-m", "rcollapse", "figures", "--only", "card",
+                          "--quick", "--out", "/proc/x", "--no-progress"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_figure_files_are_not_private(tmp_path):
+    """Files get 0666 less the umask (0644 here), not mkstemp's 0600."""
+    old = os.umask(0o022)
+    try:
+        made = make(_toy([]), out=tmp_path)
+    finally:
+        os.umask(old)
+    assert [p.name for p in made.paths] == ["toy.json", "toy.png", "toy.pdf"]
+    for path in made.paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.json", "toy.pdf", "toy.png"]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import time
 
+# Light: the figures room's package loads no matplotlib; the figure modules (matplotlib,
+# the solvers) load inside run().
 from rcollapse.figures import DEFAULT_OUT, all_figures, build, get
 from rcollapse.figures.build import plan
+from rcollapse.outputs import check_output_dir
 
 
 def add_arguments(parser):
@@ -32,6 +35,8 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def run(args) -> int:
+    if not args.list:
+        check_output_dir(args.out)  # before any work: one line and exit 2 if it cannot be
     if args.list:
         for spec in all_figures():
             print(f"{spec.name:<12} {spec.paper_ref:<30} {spec.description}")
