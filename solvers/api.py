@@ -5,7 +5,8 @@ Problem (5) (Song et al. 2023):
     maximize  S(r) = sum_{1 <= i < j <= n} U(r_i - r_j)   s.t.  1 >= r_1 >= ... >= r_n >= 0.
 
 Every method returns the same :class:`solvers.result.Solution`, certified by the same
-function, :func:`solvers.kkt.kkt_residual`, so methods are compared on one certificate.
+function, :func:`solvers.kkt.certify`, recomputed here on the returned vector, so
+methods are compared on one certificate and "converged" means certified.
 
 >>> sol = solve("log", 3)
 >>> sol.rewards.tolist(), sol.unique, sol.kkt_residual
@@ -20,9 +21,9 @@ import numpy as np
 
 from rcollapse.solvers import cvx, lbfgs, newton
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
-from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.kkt import certify
 from rcollapse.solvers.result import Solution
-from rcollapse.theory.objective import CHUNK_ELEMENTS, overall_utility
+from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import parse_utility
 
 __all__ = ["solve", "METHODS", "memory_estimate", "available_memory"]
@@ -33,22 +34,28 @@ METHODS = {
     "cvxpy": "the paper's formulation in CVXPY, solved by Clarabel (n up to a few hundred)",
     "lbfgs": "scipy L-BFGS-B on softmax-parametrized gaps (baseline)",
 }
-#: A cvxpy solution whose certificate is worse than this is an error, not an answer...
-CVXPY_RESIDUAL_LIMIT = 1e-4
-#: An answer Clarabel itself calls inaccurate is kept only below this certificate.
-INACCURATE_RESIDUAL_LIMIT = 1e-6
-#: An L-BFGS-B answer whose certificate is worse than this is an error, not an answer.
-LBFGS_RESIDUAL_LIMIT = 1e-6
-#: ...unless the optimum has a gap below this, the absolute accuracy of an interior point
-#: (and, near r = 1, of float64 rewards): such a gap cannot be resolved to the relative
-#: precision the certificate needs (power:0.9 at n = 17: the top gaps are 2.5e-16 and
-#: 1.5e-11), and the residual is reported in ``status`` instead.
-TINY_GAP = 1e-10
+#: cvxpy's answer is refined by Newton steps from it, at most this many, when it misses tol.
+POLISH_MAX_ITER = 200
+#: L-BFGS-B runs at most this many times, each from the last, with gtol 1000 times tighter.
+LBFGS_RESTARTS = 3
 
 
-def _accuracy_limited(rewards) -> bool:
-    r = np.asarray(rewards)
-    return bool(np.any(r[:-1] - r[1:] < TINY_GAP))
+def _advice(U, n: int, method: str, message: str) -> str:
+    """Why ``method`` could not give a certified optimum here, and which method can
+    (appended to every ConvergenceError ``solve`` raises)."""
+    if n == 2:
+        return ""
+    if method == "newton":
+        if U.family == "power" and "tie" in message:
+            return ("; the optimum cannot be held with every gap positive in float64: try "
+                    "method cvxpy, whose float64 point meets the certificate where the ties it "
+                    "leaves are within float64's resolution (power:0.999 at n = 6..40)")
+        if U.family == "log-sigmoid":
+            return "; try method lbfgs (it starts at equal gaps, the optimum's limit as s -> 0)"
+        return "; try method cvxpy (n up to a few hundred) or a looser tol"
+    if method == "cvxpy":
+        return "; try method newton"
+    return "; try method newton (or cvxpy for n up to a few hundred)"
 
 
 def available_memory() -> int | None:
@@ -102,16 +109,21 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
     """The optimum of problem (5) for utility ``U`` (a Utility or a spec such as
     ``"power:0.5"``) and ``n`` completions, by ``method`` (see :data:`METHODS`).
 
-    - ``tol``: the KKT residual target. newton raises :class:`ConvergenceError` above it;
-      cvxpy raises only above max(tol, 1e-4) (an interior point gives about 1e-8..1e-12),
-      or above 1e-6 when Clarabel itself reports ``optimal_inaccurate``,
-      and not even then when the optimum has gaps below 1e-10, the interior point's
-      absolute accuracy (the status says so);
-      lbfgs raises above max(tol, 1e-6), or when scipy reports no convergence (it stalls on
-      near-degenerate problems: log-sigmoid:3.065 at n = 25 stops at a residual of 3e-4).
-      Every ConvergenceError carries the point reached as ``err.solution``.
-    - ``max_iter``: Newton steps on the full problem (default 100; 1000 from a ``start``) or L-BFGS iterations
-      (default 20,000); ignored by cvxpy.
+    "Converged" means certified: ``solve`` recomputes the certificate
+    (:func:`solvers.kkt.certify`) on the very vector it returns, never trusting a method's
+    own residual or status. The vector must be exactly feasible (in [0, 1], ordered, S not
+    NaN nor -inf from a tie) and its relative KKT residual at most ``tol``; where the
+    residual cannot be formed (a tie where U'(0+) = inf, forces not finite even as
+    log U'), it is refused. Otherwise :class:`ConvergenceError` (a RuntimeError), whose
+    message gives the residual reached, why, and which method to try, and whose
+    ``err.solution`` holds the point reached (not an answer).
+
+    - ``tol``: the KKT residual target, the same for every method. cvxpy's interior point
+      stops near 1e-8..1e-12; when it misses ``tol`` its answer is polished by Newton steps
+      started from it (the status says how many).
+    - n = 2: r = (1, 0) exactly for every increasing U (Lemma 4.1), whatever the method.
+    - ``max_iter``: Newton steps on the full problem (default 100; 1000 from a ``start``) or
+      L-BFGS iterations (default 20,000); ignored by cvxpy.
     - ``start``: a feasible point (n,), sorted best first, to start newton or lbfgs from
       (newton symmetrizes it and skips its multilevel start); cvxpy takes none.
     - ``check_memory``: refuse (SolverInputError) when the estimate exceeds MemAvailable.
@@ -129,8 +141,10 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
     n = _check_n(n)
     if not isinstance(method, str) or method not in METHODS:
         raise SolverInputError(f"method = {method!r} is unknown; valid: {', '.join(METHODS)}")
-    if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0.0 < tol < 1.0):
+    if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
+            or not 0.0 < tol < 1.0):
         raise SolverInputError(f"tol = {tol!r} is out of range; valid: 0 < tol < 1")
+    tol = float(tol)
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
                                  or max_iter < 1):
         raise SolverInputError(f"max_iter = {max_iter!r} is not valid; valid: an integer >= 1")
@@ -142,52 +156,75 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
                 f"{free / 2**30:.3g} GiB available; valid: a smaller n")
     start = _check_start(start, n, method)
     unique = U.family != "linear" or n % 2 == 0
+    where = f"{method}: {U.spec} at n = {n}"
     complement = None
-    if method == "newton":
+    if n == 2:
+        rewards, complement, iterations = np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0
+        status = "exact (n = 2: r = (1, 0) for every increasing U, Lemma 4.1)"
+    elif method == "newton":
         # From a given start, Newton may need many damped steps before its gaps reach the
         # optimum's (power:0.99 at n = 28: gaps of 1e-290, 204 steps from a random start).
         default_iter = 100 if start is None else 1000
-        out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start)
-        rewards, complement, objective = out.rewards, out.complement, out.objective
-        residual, iterations = out.kkt_residual, out.iterations
+        try:
+            out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start)
+        except ConvergenceError as err:
+            raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
+        rewards, complement, iterations = out.rewards, out.complement, out.iterations
         status = (f"converged (levels n = {', '.join(map(str, out.levels))}; "
                   f"{out.total_iterations} Newton steps in all)")
         if U.family == "linear":
             status = "converged (linear: an LP, solved in closed form)"
     elif method == "cvxpy":
-        out = cvx.solve_cvxpy(U, n)
-        rewards, iterations, status = out.rewards, out.iterations, out.status
-        objective = overall_utility(rewards, U)
-        residual = kkt_residual(U, rewards)
-        limit = max(tol, CVXPY_RESIDUAL_LIMIT)
-        if "inaccurate" in status and not residual <= max(tol, INACCURATE_RESIDUAL_LIMIT):
-            # Clarabel says its answer is inaccurate and the certificate agrees: on a nearly
-            # flat utility (log-sigmoid:4.5 at n = 22: KKT 2.4e-6) that is 2e-4 in rewards.
-            raise ConvergenceError(
-                f"cvxpy: {U.spec} at n = {n}: Clarabel stopped at {status!r} with KKT residual "
-                f"{residual:.3g} > {INACCURATE_RESIDUAL_LIMIT:g}")
-        if not residual <= limit:
-            if not (np.isfinite(residual) and _accuracy_limited(rewards)):
-                raise ConvergenceError(f"cvxpy: {U.spec} at n = {n}: KKT residual {residual:.3g} > "
-                                       f"{limit:g} at status {status!r}")
-            status += (f"; KKT residual {residual:.2g} > {limit:g}: gaps below {TINY_GAP:g}, "
-                       f"the interior point's absolute accuracy (newton resolves them)")
-    else:
-        out = lbfgs.solve_lbfgs(U, n, tol=tol, max_iter=max_iter or 20_000, start=start)
+        try:
+            out = cvx.solve_cvxpy(U, n)
+        except ConvergenceError as err:
+            raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
         rewards, iterations = out.rewards, out.iterations
-        objective = overall_utility(rewards, U)
-        residual = kkt_residual(U, rewards)
-        status = "converged" if out.converged else f"not converged: scipy says {out.message!r}"
+        status = f"converged (Clarabel: {out.status})"
+        first = certify(U, rewards)
+        if not (first.certified and first.residual <= tol):
+            # Clarabel's interior point stops near 1e-8 (log-sigmoid:1 at n = 3: 7.8e-7);
+            # tol is met by Newton steps from its answer, or not at all.
+            try:
+                polish = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or POLISH_MAX_ITER,
+                                             start=rewards)
+            except ConvergenceError as err:
+                raise ConvergenceError(
+                    f"{where}: Clarabel stopped at KKT residual {first.residual:.3g} > tol = {tol:g} "
+                    f"({first.problem or out.status}) and Newton steps from it failed ({err})"
+                    f"{_advice(U, n, method, str(err))}") from None
+            rewards, complement = polish.rewards, polish.complement
+            status += (f"; polished by {polish.iterations} Newton steps from KKT residual "
+                       f"{first.residual:.2g}")
+    else:
+        # scipy stops on its own gradient test, which weights each gap's residual by the
+        # gap (see solvers.lbfgs): restarted from where it stopped, with a 1000-fold
+        # tighter gtol, until the certificate meets tol (log-sigmoid:1 at n = 20: 2.4e-9
+        # at gtol 1e-9) or LBFGS_RESTARTS runs are spent.
+        iterations, gtol = 0, tol
+        for _ in range(LBFGS_RESTARTS):
+            out = lbfgs.solve_lbfgs(U, n, tol=gtol, max_iter=max_iter or 20_000, start=start)
+            rewards, iterations = out.rewards, iterations + out.iterations
+            reached = certify(U, rewards)
+            if (reached.certified and reached.residual <= tol) or gtol < 1e-15:
+                break
+            start, gtol = rewards, gtol * 1e-3
+        # scipy's own verdict is not the judge: the recomputed certificate is (log at
+        # n = 100 stops "ABNORMAL" at KKT 9.6e-10, which meets 1e-9).
+        status = "converged" if out.converged else f"converged by the certificate (scipy: {out.message!r})"
     if complement is None:
         complement = 1.0 - rewards
+    cert = certify(U, rewards, complement=complement)
+    if cert.note:
+        status += f"; {cert.note}"
     solution = Solution(spec=U.spec, n=n, method=method, rewards=rewards,
-                        objective=float(objective), kkt_residual=float(residual),
+                        objective=float(cert.objective), kkt_residual=float(cert.residual),
                         iterations=int(iterations), seconds=time.perf_counter() - t0,
                         unique=unique, status=status, complement=complement)
-    if method == "lbfgs":
-        limit = max(tol, LBFGS_RESIDUAL_LIMIT)
-        if not (out.converged and residual <= limit):
-            raise ConvergenceError(
-                f"lbfgs: {U.spec} at n = {n}: KKT residual {residual:.3g} (limit {limit:g}), "
-                f"status {status!r}", solution=solution)
+    if not cert.certified:
+        raise ConvergenceError(f"{where}: {cert.problem} (status {status!r})"
+                               f"{_advice(U, n, method, cert.problem)}", solution=solution)
+    if not cert.residual <= tol:
+        raise ConvergenceError(f"{where}: KKT residual {cert.residual:.3g} > tol = {tol:g} "
+                               f"(status {status!r}){_advice(U, n, method, '')}", solution=solution)
     return solution

@@ -48,7 +48,8 @@ class CvxOutcome:
     rewards: np.ndarray
     iterations: int
     status: str
-    value: float  # CVXPY's optimal value (S at its solution)
+    value: float  # CVXPY's optimal value (S of the scaled rewards, see argument_scale)
+    scale: float  # argument_scale(U, n): the variable is scale * rewards
 
 
 def memory_estimate(n: int) -> int:
@@ -60,6 +61,22 @@ def memory_estimate(n: int) -> int:
     183
     """
     return 7_000 * n * (n - 1) // 2 + 150 * 2**20
+
+
+def argument_scale(U, n: int) -> float:
+    """c, the factor the variable carries (it is c * rewards, so the gaps are about 1):
+    n - 1 for neg-power:g with g >= 1, else 1. U = -t^(-g) is homogeneous,
+    U(c t) = c^(-g) U(t), so the maximizer is the same; unscaled, the cone data overflows
+    (neg-power:200 at n = 50: gaps near 1/50, U about -1e340) and Clarabel reports the
+    problem infeasible.
+
+    >>> from rcollapse.theory.utilities import parse_utility
+    >>> argument_scale(parse_utility("neg-power:200"), 50), argument_scale(parse_utility("log"), 50)
+    (49.0, 1.0)
+    """
+    if U.family == "neg-power" and U.param >= 1.0:
+        return float(n - 1)
+    return 1.0
 
 
 def pair_difference_matrix(n: int) -> sparse.csr_matrix:
@@ -93,12 +110,13 @@ def solve_cvxpy(U, n: int) -> CvxOutcome:
     """Problem (5) by CVXPY + Clarabel. Raises :class:`ConvergenceError` unless the status
     is ``OPTIMAL`` or ``OPTIMAL_INACCURATE`` (the latter is reported in ``status``)."""
     D = pair_difference_matrix(n)
-    r = cp.Variable(n)
+    c = argument_scale(U, n)
+    r = cp.Variable(n)  # c times the rewards: 1 >= r_1 ... becomes c >= r_1 ...
     objective = cp.Maximize(cp.sum(U.cvxpy(D @ r)) / D.shape[0])
-    constraints = [r[0] <= 1, r[:-1] >= r[1:], r[-1] >= 0]
+    constraints = [r[0] <= c, r[:-1] >= r[1:], r[-1] >= 0]
     problems = [cp.Problem(objective, constraints)]
     if U.dU0 is None:  # log, power, neg-power: the domain of U already orders r (D r > 0)
-        problems.append(cp.Problem(objective, [r[0] <= 1, r[-1] >= 0]))
+        problems.append(cp.Problem(objective, [r[0] <= c, r[-1] >= 0]))
     prob = _solve_first(problems)
     if prob is None:
         raise ConvergenceError(f"cvxpy: {U.spec} at n = {n}: Clarabel failed "
@@ -107,7 +125,7 @@ def solve_cvxpy(U, n: int) -> CvxOutcome:
         raise ConvergenceError(f"cvxpy: {U.spec} at n = {n}: status {prob.status!r}, "
                                f"expected {cp.settings.OPTIMAL!r}")
     # Clarabel's interior point can overshoot a bound by ~1e-10: clip and keep the ranking.
-    rewards = np.sort(np.clip(np.asarray(r.value, dtype=float), 0.0, 1.0))[::-1].copy()
+    rewards = np.sort(np.clip(np.asarray(r.value, dtype=float) / c, 0.0, 1.0))[::-1].copy()
     iterations = int(getattr(prob.solver_stats, "num_iters", None) or 0)
     status = "converged" if prob.status == cp.settings.OPTIMAL else f"converged ({prob.status})"
-    return CvxOutcome(rewards, iterations, status, float(prob.value) * D.shape[0])
+    return CvxOutcome(rewards, iterations, status, float(prob.value) * D.shape[0], c)

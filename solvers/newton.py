@@ -75,8 +75,18 @@ from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = ["solve_newton", "NewtonOutcome", "limit_beta_parameter", "memory_estimate"]
 
-_TIE_HINT = (" (for power:g with g near 1 the optimal gaps near the ends, about "
-             "p^(2 / (1 - g)), fall below the float64 range)")
+def _nonfinite_hint(U: Utility, n: int) -> str:
+    """Why a gradient or Hessian stopped being finite, for the error message."""
+    if U.family == "power" and U.param > 0.9:
+        a = (1.0 - U.param) / 2.0
+        y2 = float(stats.beta(a, a).ppf(1.0 / (n - 1)))
+        size = f"about {y2:.1e}" if y2 > 0.0 else "below 1e-308"
+        return (f": two rewards tie. For power:g with g near 1 the optimal gaps near the ends "
+                f"(Beta({a:g}, {a:g}) quantile at 1/(n - 1): {size}) fall below float64, "
+                f"so newton's strictly ordered iterate cannot hold them")
+    return ": two rewards tie, or U' overflowed float64 at a tiny gap"
+#: Weight of the default start blended into a given start that has ties.
+BLEND = 1e-3
 #: Coarsest level of the multilevel start.
 COARSEST = 128
 #: Fraction of the way to the nearest tie that one step may go (strict-order utilities).
@@ -132,6 +142,18 @@ def limit_beta_parameter(U: Utility) -> float | None:
     return None
 
 
+def _argument_scale(U: Utility, n: int) -> float:
+    """c such that the half problem evaluates U(c t), U'(c t), U''(c t) instead of U(t):
+    n - 1 for neg-power:g with g >= 1, else 1. U = -t^(-g) is homogeneous,
+    U(c t) = c^(-g) U(t), so the maximizer is the same and the Newton step (B^-1 q: both
+    scale by c^(-g)) too; but the forces at the optimum's gaps (about 1/n, since the limit
+    is uniform) are then about g instead of g n^(g + 1), which overflows float64 for
+    neg-power:200 at n = 50."""
+    if U.family == "neg-power" and U.param >= 1.0:
+        return float(n - 1)
+    return 1.0
+
+
 # --------------------------------------------------------------------------------------
 # The reduced (symmetric half) problem
 # --------------------------------------------------------------------------------------
@@ -142,6 +164,7 @@ class _Half:
         self.U, self.n = U, n
         self.m, self.odd = n // 2, n % 2 == 1
         self.rows = max(1, min(self.m, chunk_elements // max(self.m, 1)))
+        self.c = _argument_scale(U, n)
 
     def _blocks(self, y):
         m = self.m
@@ -162,12 +185,12 @@ class _Half:
         U = self.U
         total = mag = 0.0
         for R, below, diag, E, C in self._blocks(y):
-            uE, uC = U(E), U(C)
+            uE, uC = U(self.c * E), U(self.c * C)
             uE[diag] = 0.0
             total += 0.5 * (uE.sum() + uC.sum())
             mag += 0.5 * (np.abs(uE).sum() + np.abs(uC).sum())
         if self.odd:
-            uM = U(0.5 - y)
+            uM = U(self.c * (0.5 - y))
             total += uM.sum()
             mag += np.abs(uM).sum()
         return -float(total), float(mag)
@@ -179,15 +202,18 @@ class _Half:
         q = np.empty(m)
         force = np.empty(m)
         for R, below, diag, E, C in self._blocks(y):
-            fE, fC = U.d1(E), U.d1(C)
+            fE, fC = U.d1(self.c * E), U.d1(self.c * C)
             fE[diag] = 0.0
             force[R] = np.abs(fE).sum(axis=1) + np.abs(fC).sum(axis=1)
             np.negative(fE, out=fE, where=below)
             q[R] = fC.sum(axis=1) + fE.sum(axis=1)
         if self.odd:
-            fM = U.d1(0.5 - y)
+            fM = U.d1(self.c * (0.5 - y))
             q += fM
             force += np.abs(fM)
+        if self.c != 1.0:  # d/dy U(c t) = c U'(c t)
+            q *= self.c
+            force *= self.c
         return q, force
 
     def hessian(self, y):
@@ -195,14 +221,16 @@ class _Half:
         U, m = self.U, self.m
         B = np.empty((m, m))
         for R, below, diag, E, C in self._blocks(y):
-            W, V = U.d2(E), U.d2(C)  # = -W, -V of the docstring
+            W, V = U.d2(self.c * E), U.d2(self.c * C)  # = -W, -V of the docstring
             W[diag] = 0.0
             rows = np.arange(R.start, R.stop)
             dsum = -(W.sum(axis=1) + V.sum(axis=1)) - V[rows - R.start, rows]
             np.subtract(W, V, out=B[R])  # V_kl - W_kl, with the signs of U''
             B[rows, rows] = dsum
         if self.odd:
-            B[np.diag_indices(m)] -= U.d2(0.5 - y)
+            B[np.diag_indices(m)] -= U.d2(self.c * (0.5 - y))
+        if self.c != 1.0:  # d^2/dy^2 U(c t) = c^2 U''(c t)
+            B *= self.c * self.c
         return B
 
     def full(self, y):
@@ -231,6 +259,12 @@ def _ranks(n: int) -> np.ndarray:
 
 def _first_start(U: Utility, n: int, box: bool) -> np.ndarray:
     m = n // 2
+    if U.family == "expr":  # no closed-form limit: the quantiles of solve_limit's measure
+        from rcollapse.solvers.limit import limit_start
+
+        y = limit_start(U, n, box=box)
+        if y is not None:
+            return y
     if not box:
         _, ppf = _cdf_pair(U)
         y = ppf(_ranks(n))
@@ -238,6 +272,10 @@ def _first_start(U: Utility, n: int, box: bool) -> np.ndarray:
         return y
     # log-sigmoid: Theorem 4's lower bound on the atom mass at each end, uniform between
     a = U.dU1 / (U.dU0 + U.dU1)
+    if int(a * n) < 1:
+        # Not one reward in the atom: equal gaps, the optimum's limit as s -> 0 (where U'
+        # underflows float64 at every gap, log-sigmoid:1e-6 at n = 10, no step can move it).
+        return np.arange(m) / (n - 1)
     k0 = min(max(int(a * n), 1), m)
     y = np.zeros(m)
     rest = n - 2 * k0
@@ -245,7 +283,7 @@ def _first_start(U: Utility, n: int, box: bool) -> np.ndarray:
     return y
 
 
-def _start_from(start, n: int, box: bool) -> np.ndarray:
+def _start_from(U: Utility, start, n: int, box: bool) -> np.ndarray:
     """The half-problem variable y_k = 1 - r_k (k = 1..n // 2) of a given feasible start,
     symmetrized; y_1 = 0. Strict order needs distinct values, so ties are split slightly."""
     r = np.asarray(start, dtype=float)
@@ -253,7 +291,13 @@ def _start_from(start, n: int, box: bool) -> np.ndarray:
     y[0] = 0.0
     y = np.clip(y, 0.0, 0.5)
     if not box:
-        y = np.maximum.accumulate(y + np.arange(y.size) * 1e-12)
+        # Ties (or a reward at the middle) are moved a thousandth of the way to the
+        # default start, which is strictly ordered: the blend is strictly ordered too
+        # (start [0.5] * 5 gave y = (0, 0.5 + 1e-12), past the middle reward 0.5).
+        ends = np.append(y, 0.5 if n % 2 else 1.0 - y[-1])
+        if not np.all(np.diff(ends) > 0.0):
+            y = (1.0 - BLEND) * y + BLEND * _first_start(U, n, box)
+            y[0] = 0.0
     return y
 
 
@@ -346,7 +390,7 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
         q, force = half.gradient(y)
         if not np.all(np.isfinite(q)):
             raise ConvergenceError(f"newton: {half.U.spec} at n = {half.n}: non-finite gradient "
-                                   f"after {steps} steps: two rewards tie{_TIE_HINT}")
+                                   f"after {steps} steps{_nonfinite_hint(half.U, half.n)}")
         reduced = _reduced_residual(y, q, force, box)
         if not accepted_noise:
             at_noise = 0
@@ -371,7 +415,7 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
                 diag = B.diagonal().copy()
                 if not np.all(np.isfinite(diag)):
                     raise ConvergenceError(f"newton: {half.U.spec} at n = {half.n}: non-finite "
-                                           f"Hessian after {steps} steps: two rewards tie{_TIE_HINT}")
+                                           f"Hessian after {steps} steps{_nonfinite_hint(half.U, half.n)}")
             if box:
                 w = np.abs(y - np.clip(y - q / diag, 0.0, 0.5)).max()
                 eps = min(1e-3, w)
@@ -453,7 +497,7 @@ def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=Non
     while start is None and levels[-1] > COARSEST:
         levels.append((levels[-1] + 1) // 2)
     levels = levels[::-1]
-    y = _first_start(U, levels[0], box) if start is None else _start_from(start, n, box)
+    y = _first_start(U, levels[0], box) if start is None else _start_from(U, start, n, box)
     total = 0
     for i, nl in enumerate(levels):
         if i:

@@ -12,11 +12,11 @@ kkt_residual.
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import numpy as np
 
-from rcollapse.theory.utilities import parse_utility
 
 #: The --method choices (solvers.METHODS, listed here so --help needs no import).
 METHOD_CHOICES = ("newton", "cvxpy", "lbfgs")
@@ -33,9 +33,35 @@ def add_arguments(parser):
                         help="solver for --n (default: newton)")
     parser.add_argument("--grid", type=int, metavar="M", default=None,
                         help="cells of the discretized measure, with --limit")
-    parser.add_argument("--tol", type=float, default=1e-9,
-                        help="KKT residual target for --n (default 1e-9)")
+    parser.add_argument("--tol", type=float, default=None,
+                        help="KKT residual target for --n, met or the solve fails (default 1e-9)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+#: Measured wall time of ``solve(U, n, method="cvxpy")`` on this 2-core machine (seconds
+#: at n = 100 for power:0.5, and the exponent of n it grows with: cvxpy's one cone per pair
+#: and Clarabel's sparse KKT factorization); see ``slow_warning``.
+CVXPY_SECONDS_AT_100, CVXPY_EXPONENT = 0.9, 2.6
+#: A solve expected to run longer than this is announced on stderr before it starts.
+SLOW_SECONDS = 30.0
+
+
+def slow_warning(method: str, n: int) -> str | None:
+    """A one-line warning for a solve expected to take more than SLOW_SECONDS, or None.
+
+    >>> slow_warning("cvxpy", 1500).startswith("warning: cvxpy at n = 1500")
+    True
+    >>> slow_warning("newton", 1500) is None
+    True
+    """
+    if method != "cvxpy" or n <= 100:
+        return None
+    seconds = CVXPY_SECONDS_AT_100 * (n / 100) ** CVXPY_EXPONENT
+    if seconds <= SLOW_SECONDS:
+        return None
+    return (f"warning: cvxpy at n = {n} will take about {seconds / 60:.0f} min (measured: "
+            f"{CVXPY_SECONDS_AT_100:g} s at n = 100, growing as n^{CVXPY_EXPONENT:g}) and "
+            f"about {7_000 * n * (n - 1) / 2 / 2**30:.1f} GiB; --method newton takes seconds")
 
 
 def _limit(args, U) -> dict:
@@ -66,11 +92,15 @@ def _num(v):
 
 def run(args) -> int:
     from rcollapse.solvers import SolverInputError, solve
+    from rcollapse.theory.utilities import parse_utility  # sympy: not for --help
 
     U = parse_utility(args.spec)
     if args.limit:
         if args.method != "newton":
             raise SolverInputError(f"--method {args.method} applies to --n, not to --limit")
+        if args.tol is not None:
+            raise SolverInputError(f"--tol {args.tol:g} applies to --n, not to --limit "
+                                   f"(the n = inf solve has its own grid and tolerance)")
         info = _limit(args, U)
         if args.json:
             print(json.dumps(info))
@@ -85,7 +115,11 @@ def run(args) -> int:
         return 0
     if args.grid is not None:
         raise SolverInputError(f"--grid {args.grid} applies to --limit, not to --n")
-    sol = solve(U, args.n, method=args.method, tol=args.tol)
+    tol = 1e-9 if args.tol is None else args.tol
+    warning = slow_warning(args.method, args.n)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    sol = solve(U, args.n, method=args.method, tol=tol)
     if args.json:
         print(json.dumps(sol.to_json()))
         return 0
