@@ -1,8 +1,11 @@
 """The join of theory and solvers for the limits: theory never imports solvers.
 
 Theorem 4 gives only a lower bound on the log-sigmoid atoms and no closed form for the
-rest of the measure; the n = inf solver of Theorem 5 (``solvers.solve_limit``) gives
-both. :func:`limiting_measure` passes it to :func:`theory.limits.limiting_measure`.
+rest of the measure; for a user-written ``expr:`` utility nothing is known in closed
+form. The n = inf solver of Theorem 5 (``solvers.solve_limit``) gives both; every number
+it gives is reported with a grid error estimate (``solvers.limit.solve_limit_with_error``:
+Richardson from the grids m/4, m/2, m). :func:`limiting_measure` passes it to
+:func:`theory.limits.limiting_measure`.
 """
 
 from __future__ import annotations
@@ -11,35 +14,54 @@ from rcollapse.theory.limits import LimitingMeasure
 from rcollapse.theory.limits import limiting_measure as _theory_limiting_measure
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["limit_solver", "limiting_measure"]
+__all__ = ["limit_solver", "limiting_measure", "needs_solver", "has_theorem4_bound"]
 
 
 def limit_solver():
-    """``solvers.solve_limit``, or None when the solvers room does not provide it yet."""
+    """``solvers.limit.solve_limit_with_error`` (the n = inf solver with grid error
+    estimates), or None when the solvers room does not provide it."""
     try:
-        from rcollapse.solvers import solve_limit
+        from rcollapse.solvers.limit import solve_limit_with_error
     except ImportError:
-        try:
-            from rcollapse.solvers.limit import solve_limit
-        except ImportError:
-            return None
-    return solve_limit
+        return None
+    return solve_limit_with_error
+
+
+def needs_solver(U: Utility) -> bool:
+    """Whether U's limit has no closed form, so that the n = inf solver computes it."""
+    return U.family in ("log-sigmoid", "expr")
+
+
+def has_theorem4_bound(U: Utility) -> bool:
+    """Whether Theorem 4's atom bound applies (U'(0+) finite, U'(1) > 0) and is not the
+    whole answer (it is for linear)."""
+    return needs_solver(U) and U.dU0 is not None and U.dU1 > 0
 
 
 def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | None = None) -> LimitingMeasure:
-    """The limit for U, exact where a solver is needed (log-sigmoid) unless ``bound_only``.
+    """The limit for U; where no closed form is known (log-sigmoid, ``expr:``) it is the
+    n = inf solver's, with grid error estimates, unless ``bound_only`` (Theorem 4's bound).
 
-    ``grid``: cells of the n = inf solver (its default when None). Raises RuntimeError
+    ``grid``: cells of the n = inf solver (its default when None). Options that would be
+    ignored are refused (ValueError, one line): ``bound_only`` where Theorem 4's bound is
+    not what is asked for, ``grid`` where the limit is a closed form. Raises RuntimeError
     when the solver is needed but missing: a bound is never passed off as the answer.
     """
     U = parse_utility(U)
-    if U.family != "log-sigmoid" or bound_only:
+    if bound_only and not has_theorem4_bound(U):
+        raise ValueError(
+            f"{U.spec}: --bound applies only where the limit has no closed form and Theorem 4 "
+            "bounds its atoms (U'(0+) finite, U'(1) > 0): log-sigmoid:s or such an expr: utility")
+    if grid is not None and (bound_only or not needs_solver(U)):
+        why = "Theorem 4's bound needs no grid" if bound_only else "its limit is a closed form"
+        raise ValueError(f"{U.spec}: --grid is not used ({why}); valid: --grid with log-sigmoid:s "
+                         "or expr: utilities, without --bound")
+    if not needs_solver(U) or bound_only:
         return _theory_limiting_measure(U)
-    solve_limit = limit_solver()
-    if solve_limit is None:
+    solve = limit_solver()
+    if solve is None:
         raise RuntimeError(
-            f"{U.spec}: the exact limit needs solvers.solve_limit, which is not available; "
-            "use --bound for Theorem 4's bound"
-        )
-    solver = solve_limit if grid is None else (lambda V: solve_limit(V, grid=grid))
+            f"{U.spec}: the limit needs solvers.solve_limit, which is not available; "
+            "use --bound for Theorem 4's bound")
+    solver = solve if grid is None else (lambda V: solve(V, grid=grid))
     return _theory_limiting_measure(U, limit_solver=solver)

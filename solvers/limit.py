@@ -54,6 +54,8 @@ a smooth density, smallest at the ends and largest at 1/2, satisfying
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -65,7 +67,18 @@ from scipy import integrate, linalg
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["LimitSolution", "solve_limit", "DEFAULT_GRID", "MIN_GRID", "MAX_GRID"]
+__all__ = [
+    "DEFAULT_GRID",
+    "GridEstimate",
+    "LimitSolution",
+    "MAX_GRID",
+    "MIN_GRID",
+    "REPORTED_QUANTILES",
+    "limit_start",
+    "richardson_estimate",
+    "solve_limit",
+    "solve_limit_with_error",
+]
 
 #: Default number of cells: W1 to the closed-form Betas well below 1e-3 in about a second.
 DEFAULT_GRID = 800
@@ -106,6 +119,7 @@ class LimitSolution:
     seconds: float
     regularization: float | None = None  # delta of neg-power gamma >= 1, else None
     regularized_objective: float | None = None  # E U_delta(|X - X'|) when regularized
+    grid_error: dict | None = None  # name -> GridEstimate (solve_limit_with_error), else None
 
     @property
     def continuous_mass(self) -> float:
@@ -145,6 +159,13 @@ class LimitSolution:
 
     ppf = quantile
 
+    def var(self) -> float:
+        """Var X of the discretized measure (atoms plus uniform cells), exactly."""
+        e0, e1 = self.edges[:-1], self.edges[1:]
+        second = self.atom_mass + float(np.sum(self.cell_mass * (e0 * e0 + e0 * e1 + e1 * e1) / 3.0))
+        mean = self.atom_mass + float(np.sum(self.cell_mass * (e0 + e1) / 2.0))
+        return second - mean * mean
+
     def to_json(self) -> dict:
         """spec, grid, atoms, quantiles (p = 0, 0.001, ..., 1), objective, kkt_residual, seconds."""
         p = np.linspace(0.0, 1.0, 1001)
@@ -159,6 +180,8 @@ class LimitSolution:
             "iterations": self.iterations,
             "seconds": self.seconds,
             "regularization": self.regularization,
+            "grid_error": None if self.grid_error is None
+            else {k: v.to_json() for k, v in self.grid_error.items()},
         }
 
 
@@ -365,6 +388,8 @@ def solve_limit(
             f"regularization = {regularization!r} is out of range; valid: 0 < regularization <= 1/grid = {h:g}"
         )
     max_iter = 4 * m + 50 if max_iter is None else int(max_iter)
+    if U.family == "expr" and U.dU0 is None:
+        _check_integrable(U)
 
     delta = None
     if U.family == "neg-power" and U.param >= 1.0:
@@ -438,3 +463,155 @@ def solve_limit(
         regularization=delta,
         regularized_objective=None if delta is None else _unscale(energy, U.param, delta),
     )
+
+
+def _check_integrable(U: Utility) -> None:
+    """Refuse a user's U whose singularity at 0 is not integrable: then
+    E U(|X - X'|) = -inf for every measure with a density and Theorem 5 names no measure."""
+    import sympy as sp
+
+    from rcollapse.theory.utilities import x
+
+    lead = sp.limit(x * U.expr, x, 0, "+")
+    if lead != 0:
+        raise SolverInputError(
+            f"{U.spec}: U is not integrable at 0 (x U(x) -> {lead} as x -> 0+), so E U(|X - X'|) "
+            "= -inf for every measure and Theorem 5 gives none; valid: U with int_0^1 U > -inf "
+            "(finite n: use solve)")
+
+
+# --------------------------------------------------------------------------------------
+# Grid error estimates (Richardson) for every n = inf number that is reported
+# --------------------------------------------------------------------------------------
+#: The quantile levels reported by ``rcollapse limit`` (with their grid error estimates).
+REPORTED_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class GridEstimate:
+    """One n = inf number from grids m/4, m/2, m: ``value`` (on the finest grid m), an
+    estimate of its grid error |value - lim_{m -> inf}| (inf when the values do not
+    converge yet at these grids), and the observed order p (None when the changes do not
+    shrink monotonically)."""
+
+    value: float
+    error: float
+    order: float | None
+    grids: tuple
+    values: tuple
+
+    def to_json(self) -> dict:
+        """Strict JSON: an infinite error is None, with ``converging`` False."""
+        finite = math.isfinite(self.error)
+        return {"value": self.value, "error": self.error if finite else None,
+                "converging": finite, "order": self.order,
+                "grids": list(self.grids), "values": list(self.values)}
+
+
+def richardson_estimate(values, grids) -> GridEstimate:
+    """Grid error of the last of ``values`` computed on ``grids`` (each twice the last).
+
+    Three grids: d1 = v2 - v1, d2 = v3 - v2, contraction rho = d2 / d1, observed order
+    p = -log2(rho). Then, by the rule that decides:
+
+    - d1 and d2 of one sign and rho < 1 (the changes shrink): Richardson's (geometric
+      tail) estimate |d2| rho / (1 - rho) = |d2| / (2^p - 1); ``order`` is p, reported as
+      asymptotic when 0.5 <= p <= 4;
+    - signs differ (oscillation): max(|d1|, |d2|), no order;
+    - rho >= 1 (the changes do not shrink: the grid does not resolve U yet): inf, no order.
+      Nothing is claimed about such a number but its value on this grid.
+
+    Two grids: |d2|, no order.
+
+    >>> e = richardson_estimate([1.1, 1.025, 1.00625], [100, 200, 400])  # 1 + 1000 / m^2
+    >>> round(e.order, 6), round(e.error, 8)
+    (2.0, 0.00625)
+    """
+    v = [float(a) for a in values]
+    grids = tuple(int(g) for g in grids)
+    if len(v) < 2:
+        raise SolverInputError("richardson_estimate needs values on at least two grids")
+    d2 = v[-1] - v[-2]
+    order = None
+    error = abs(d2)
+    if len(v) >= 3:
+        d1 = v[-2] - v[-3]
+        if d1 == 0.0 and d2 == 0.0:
+            error = 0.0
+        elif d1 * d2 > 0.0 and abs(d2) < abs(d1):
+            rho = d2 / d1
+            order, error = -math.log2(rho), abs(d2) * rho / (1.0 - rho)
+        elif d1 * d2 > 0.0 or (d1 == 0.0 and d2 != 0.0):
+            error = math.inf
+        else:
+            error = max(abs(d1), abs(d2))
+    return GridEstimate(v[-1], error, order, grids, tuple(v))
+
+
+def _reported_numbers(sol: LimitSolution) -> dict:
+    out = {"atom_mass": sol.atom_mass, "var": sol.var()}
+    for p, q in zip(REPORTED_QUANTILES, sol.quantile(np.array(REPORTED_QUANTILES))):
+        out[f"quantile:{p:g}"] = float(q)
+    return out
+
+
+def solve_limit_with_error(U, *, grid: int = DEFAULT_GRID, **options) -> LimitSolution:
+    """:func:`solve_limit` on ``grid`` cells, with ``grid_error`` filled: the atom mass,
+    the variance and the quantiles at :data:`REPORTED_QUANTILES`, each with a Richardson
+    error estimate from the grids grid/4, grid/2, grid (those >= MIN_GRID).
+
+    >>> sol = solve_limit_with_error("expr:log(1 + 4*x)", grid=64)
+    >>> est = sol.grid_error["atom_mass"]
+    >>> est.grids, est.error < 1e-3
+    ((16, 32, 64), True)
+    """
+    U = parse_utility(U)
+    fine = solve_limit(U, grid=grid, **options)
+    grids = [g for g in (fine.grid // 4, fine.grid // 2) if g >= MIN_GRID]
+    if not grids:
+        raise SolverInputError(f"grid = {fine.grid}: a grid error estimate needs grid >= {2 * MIN_GRID}")
+    coarse = [solve_limit(U, grid=g, **options) for g in grids]
+    numbers = [_reported_numbers(s) for s in coarse + [fine]]
+    all_grids = grids + [fine.grid]
+    estimates = {k: richardson_estimate([n[k] for n in numbers], all_grids) for k in numbers[-1]}
+    return dataclasses.replace(fine, grid_error=estimates)
+
+
+# --------------------------------------------------------------------------------------
+# A start for newton when no closed-form limit is known
+# --------------------------------------------------------------------------------------
+#: Cells of the n = inf solve that gives newton its start (cheap: well under a second).
+START_GRID = 256
+
+
+@functools.lru_cache(maxsize=32)
+def _start_measure(U: Utility) -> LimitSolution | None:
+    try:
+        return solve_limit(U, grid=START_GRID)
+    except (ConvergenceError, SolverInputError):
+        return None
+
+
+def limit_start(U, n: int, *, box: bool) -> np.ndarray | None:
+    """Newton's first start for a U with no closed-form limit (a user-written U): the top
+    half y_k = 1 - r_k (k = 1..n // 2) at the quantiles of Theorem 5's measure,
+    y_k = F^-1((k - 1) / (n - 1)). ``box``: runs of ties at 0 are allowed (U'(0+) finite);
+    otherwise the values must be strictly increasing. None when the measure cannot be
+    computed or gives no admissible start (newton then uses its default).
+
+    >>> y = limit_start("expr:sqrt(x) + log(x)", 6, box=False)
+    >>> float(y[0]), bool(0.0 < y[1] < y[2] < 0.5)
+    (0.0, True)
+    """
+    U = parse_utility(U)
+    sol = _start_measure(U)
+    if sol is None:
+        return None
+    y = np.asarray(sol.quantile(np.arange(n // 2) / (n - 1)), dtype=float)
+    y[0] = 0.0
+    y = np.clip(y, 0.0, 0.5)
+    if not box:
+        ends = np.concatenate((y, [0.5 if n % 2 else 1.0 - y[-1]]))
+        if not (np.all(np.isfinite(y)) and np.all(np.diff(ends) > 0.0)):
+            return None
+    return y

@@ -153,6 +153,9 @@ def test_strong_concavity_constant_is_the_infimum_of_minus_U2(U):
         ("power:nan", ["nan", "0 < gamma < 1"]),
         ("neg-power:inf", ["inf", "gamma > 0"]),
         ("power", ["power", "0 < gamma < 1"]),
+        ("power:0_5", ["0_5", "0 < gamma < 1"]),  # float() reads "0_5" as 5 (issue 9)
+        ("log-sigmoid:1_0", ["1_0", "sigma > 0"]),
+        ("power:0x1", ["0x1", "0 < gamma < 1"]),
     ],
 )
 def test_bad_specs_get_a_one_line_error_naming_value_and_range(bad, names):
@@ -184,7 +187,7 @@ def test_parser_fuzz_either_parses_or_raises_utility_error(text):
     except UtilityError as err:
         assert "\n" not in str(err) and str(err)
         return
-    assert U.family in FAMILIES
+    assert U.family in FAMILIES or U.family == "expr"
     assert parse_utility(U.spec) == U
     if U.param is not None:
         family = FAMILIES[U.family]
@@ -199,3 +202,22 @@ def test_generated_parameters_round_trip(family, value):
     U = parse_utility(f"{family}:{value!r}")
     assert U.param == value
     assert parse_utility(U.spec) == U
+
+
+# ---- issue 9: strict JSON and no overflow for extreme sigma -------------------------------
+@pytest.mark.parametrize("s, dU0", [("1e-309", "5.0e+308"), ("1e-320", "5.0e+319")])
+def test_log_sigmoid_tiny_sigma_describes_in_strict_json(s, dU0):
+    """U'(0+) = 1 / (2 s) is finite but above float64: a string, never Infinity or an
+    OverflowError ("int too large to convert to float")."""
+    import json
+
+    U = parse_utility(f"log-sigmoid:{s}")
+    info = json.loads(json.dumps(U.describe(), allow_nan=False))
+    assert info["dU0"] == dU0 and info["dU1"] == 0.0
+    assert U.dU0 == math.inf and U.increasing and U.strictly_concave
+
+
+def test_every_family_reports_how_each_property_was_established(U):
+    status = U.property_status
+    assert set(status) == {"increasing", "strictly_concave", "strong_concavity"}
+    assert status["increasing"] == "proved" and status["strictly_concave"] == "proved"

@@ -59,6 +59,7 @@ __all__ = [
     "theorem3_log",
     "theorem3_neg_power",
     "theorem4_log_sigmoid",
+    "theorem5_numerical",
 ]
 
 
@@ -93,12 +94,24 @@ class LimitingMeasure:
     atoms_are_lower_bounds: bool = False
     note: str = field(default="", repr=False)  # anything a reader must know
     continuous_info: dict | None = field(default=None, repr=False)  # JSON of the part
+    #: For a measure computed on a grid (Theorem 5, numerically): name -> estimate with
+    #: ``value``, ``error`` (grid error estimate), ``order``, ``grids``, ``values``; None
+    #: for a closed form. Names: "atom_mass", "var", "quantile:<p>".
+    grid_error: dict | None = field(default=None, repr=False)
 
     # ---- status ----------------------------------------------------------------------
     @property
     def exact(self) -> bool:
-        """Whether the whole measure is known (not just a bound on its atoms)."""
+        """Whether the whole measure is known (not just a bound on its atoms): a closed
+        form, or computed by the n = inf solver (then see ``closed_form``, ``grid_error``)."""
         return not self.atoms_are_lower_bounds and self.continuous_mass is not None
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether the measure is exact in closed form (False for a bound, and for a measure
+        computed on a grid, whose numbers carry grid errors)."""
+        return self.exact and self.grid_error is None and not (
+            self.continuous_info and self.continuous_info.get("name") == "numerical")
 
     def _require_exact(self, what: str):
         if not self.exact:
@@ -229,12 +242,15 @@ class LimitingMeasure:
             "continuous_mass": self.continuous_mass,
             "atoms": [[float(p_k), float(self.atoms[p_k])] for p_k in sorted(self.atoms)],
             "atoms_are_lower_bounds": self.atoms_are_lower_bounds,
-            "exact": self.exact,
+            "exact": self.closed_form,
+            "complete": self.exact,
             "theorem": self.theorem,
             "statement": self.statement,
             "note": self.note,
             "mean": self.mean(),
             "var": self.var() if self.exact else None,
+            "computed_on_grid": self.grid_error is not None,
+            "grid_error": self.grid_error,
         }
 
 
@@ -422,11 +438,38 @@ def theorem4_log_sigmoid(U: Utility | str, *, limit_solver=None) -> LimitingMeas
             note="atoms are Theorem 4's lower bound; no closed form is known for the exact mass "
             "or the continuous part (pass limit_solver=solvers.solve_limit)",
         )
-    solution = limit_solver(U)
+    return theorem5_numerical(U, limit_solver(U), theorem4=bound)
+
+
+#: What ``rcollapse limit`` says for a U with no closed-form limit.
+NO_CLOSED_FORM = "no closed form; Theorem 5 measure computed"
+
+
+def theorem5_numerical(U: Utility | str, solution, *, theorem4: float | None = None) -> LimitingMeasure:
+    """Theorem 5 (Song et al. 2023): reward distribution -> the symmetric mu maximizing E U(|X - X'|).
+
+    The measure as computed by the n = inf solver: ``solution`` has the fields of
+    ``solvers.LimitSolution`` used here (``atoms``, ``cell_mass``, ``edges``, ``grid``,
+    ``kkt_residual`` and, when present, ``grid_error``: the grid error estimates of the
+    reported numbers). ``theorem4``: Theorem 4's lower bound on each atom, when it applies.
+    """
+    U = parse_utility(U)
     atoms = {float(p_k): float(m_k) for p_k, m_k in solution.atoms}
     cell_mass = np.asarray(solution.cell_mass, dtype=float)
     c_mass = float(cell_mass.sum())
     continuous = _Histogram(cell_mass, solution.edges) if c_mass > 0 else None
+    estimates = getattr(solution, "grid_error", None)
+    grid_error = None if estimates is None else {
+        k: (v.to_json() if hasattr(v, "to_json") else dict(v)) for k, v in estimates.items()}
+    note = (f"atoms and continuous part from the n = inf solver (grid {solution.grid}, "
+            f"KKT residual {solution.kkt_residual:.2g})")
+    if theorem4 is not None:
+        note += f"; Theorem 4's bound {theorem4:.6g} <= atom mass"
+    if U.family == "expr":
+        note = f"{NO_CLOSED_FORM}: " + note
+        if not U.strongly_concave or U.dU0 is None:
+            note += ("; Theorem 5 assumes U bounded and strongly concave, which this U is not: "
+                     "the measure is the maximizer of the n = inf problem, as for log")
     return LimitingMeasure(
         spec=U.spec,
         atoms=atoms,
@@ -434,18 +477,16 @@ def theorem4_log_sigmoid(U: Utility | str, *, limit_solver=None) -> LimitingMeas
         continuous_mass=c_mass,
         theorem="Theorem 5 (solved numerically)",
         statement="Theorem 5 (Song et al. 2023): reward distribution -> the symmetric mu maximizing E U(|X - X'|)",
-        note=(
-            f"atoms and continuous part from the n = inf solver (grid {solution.grid}, "
-            f"KKT residual {solution.kkt_residual:.2g}); Theorem 4's bound {bound:.6g} <= atom mass"
-        ),
+        note=note,
         continuous_info={
             "name": "numerical",
             "kind": "histogram",
             "source": "solvers.solve_limit",
             "grid": int(solution.grid),
             "kkt_residual": float(solution.kkt_residual),
-            "theorem4_bound": bound,
+            "theorem4_bound": theorem4,
         },
+        grid_error=grid_error,
     )
 
 
@@ -453,7 +494,7 @@ def limiting_measure(U: Utility | str, *, limit_solver=None) -> LimitingMeasure:
     """The n -> inf limit of the reward distribution of problem (5) for U (Theorems 2 to 5).
 
     ``limit_solver`` (e.g. ``solvers.solve_limit``) is used only where no closed form is
-    known (log-sigmoid). Raises :class:`OutsideHypotheses` (a ValueError) for a utility no
+    known (log-sigmoid, and a user-written ``expr:`` utility, which needs it). Raises :class:`OutsideHypotheses` (a ValueError) for a utility no
     theorem covers.
 
     >>> limiting_measure("neg-power:0.5").describe()
@@ -470,6 +511,16 @@ def limiting_measure(U: Utility | str, *, limit_solver=None) -> LimitingMeasure:
         return dispatch[U.family](U)
     if U.family == "log-sigmoid":
         return theorem4_log_sigmoid(U, limit_solver=limit_solver)
+    if U.family == "expr":
+        theorem4_applies = U.dU0 is not None and U.dU1 > 0
+        if limit_solver is None and theorem4_applies:
+            # Theorem 4 holds for any such U: the same bound-only measure as log-sigmoid's.
+            return theorem4_log_sigmoid(U)
+        if limit_solver is None:
+            raise NoClosedForm(f"{U.spec}: {NO_CLOSED_FORM.split(';')[0]} is known for a user-written "
+                               "utility; pass limit_solver=solvers.solve_limit (Theorem 5)")
+        bound = theorem4_bound(U) if theorem4_applies else None
+        return theorem5_numerical(U, limit_solver(U), theorem4=bound)
     raise OutsideHypotheses(f"{U.spec}: no theorem of the paper gives this utility's limit")
 
 

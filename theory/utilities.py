@@ -18,6 +18,26 @@ and U'' as numpy functions, the torch function, the CVXPY expression and the
 properties (increasing, concave, U'(0+), U'(1)) -- is derived from that one
 expression, never typed again.
 
+A user-written utility goes through the same derivation: ``parse_utility`` also takes a
+sympy expression in x, or the spec ``expr:<sympy text>`` (``expr:log(1 + 4*x)``,
+``expr:x - x**2/2``). The text is parsed safely: only numbers, ``x``, the operators
+``+ - * / ** ^ ( ) ,`` and the functions of :data:`EXPR_FUNCTIONS` are admitted, checked
+token by token before sympy's ``parse_expr`` sees it (with no builtins), so nothing but
+arithmetic can run. A user's U must be real, increasing and strictly concave on (0, 1];
+each property is proved by sympy where its assumptions can (U' > 0 and U'' < 0 for
+x > 0, or for x = 1 / (1 + t), t > 0), otherwise checked at 1,000 points of (0, 1] with
+mpmath (30 digits) and reported as "checked, not proved"
+(:attr:`Utility.property_status`). A U that fails is refused with one line naming the
+property and a point where it fails.
+
+>>> V = parse_utility("expr:log(1 + 4*x)")
+>>> V.spec, V.dU0, V.property_status["strictly_concave"]
+('expr:log(4*x + 1)', 4.0, 'proved')
+>>> parse_utility("expr:x**2")
+Traceback (most recent call last):
+...
+rcollapse.theory.utilities.UtilityError: expr:x**2: not concave on (0, 1]: U''(1) = 2 > 0
+
 >>> U = parse_utility("log-sigmoid:1")
 >>> round(U.dU0, 6), round(U.dU1, 6)
 (0.5, 0.268941)
@@ -29,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +58,7 @@ import sympy as sp
 from scipy import special
 
 __all__ = [
+    "EXPR_FUNCTIONS",
     "FAMILIES",
     "Family",
     "Utility",
@@ -134,7 +156,7 @@ def _torch_modules():
     return [{"torch": torch}, "torch"]
 
 
-_NUMPY_MODULES = [{"sigmoid": special.expit, "softplus": _np_softplus}, "numpy"]
+_NUMPY_MODULES = [{"sigmoid": special.expit, "softplus": _np_softplus, "erf": special.erf}, "numpy"]
 
 
 # --------------------------------------------------------------------------------------
@@ -198,6 +220,8 @@ class Utility:
     @property
     def spec(self) -> str:
         """The spec string; ``parse_utility(U.spec)`` gives U back."""
+        if self.family == "expr":
+            return f"expr:{sp.sstr(self.expr)}"
         if self.param is None:
             return self.family
         return f"{self.family}:{_fmt_number(self.param)}"
@@ -279,53 +303,226 @@ class Utility:
         """U(t) as a DCP-valid concave CVXPY expression of the affine expression t."""
         return _to_cvxpy(self.expr, t)
 
-    # ---- properties, computed symbolically -----------------------------------------
+    # ---- properties: proved by sympy where it can, else checked on a grid ----------
     @functools.cached_property
-    def increasing(self) -> bool:
-        """U' > 0 on (0, 1]."""
-        return bool(_is_positive_on_unit(self.dexpr))
+    def _properties(self) -> dict:
+        return _derive_properties(self)
 
-    @functools.cached_property
+    @property
+    def property_status(self) -> dict:
+        """How each property was established: "proved" (sympy) or "checked, not proved"
+        (mpmath at :data:`CHECK_POINTS` points of (0, 1])."""
+        return dict(self._properties["status"])
+
+    @property
+    def increasing(self) -> bool:
+        """U' > 0 on (0, 1) and U'(1) >= 0: U strictly increasing on (0, 1]."""
+        return self._properties["increasing"]
+
+    @property
     def strictly_concave(self) -> bool:
-        """U'' < 0 on (0, 1]."""
-        return bool(_is_positive_on_unit(-self.d2expr))
+        """U'' < 0 on (0, 1) (zeros only at isolated points) and U''(1) <= 0."""
+        return self._properties["strictly_concave"]
 
     @functools.cached_property
     def _mu(self) -> sp.Expr:
         return _infimum_on_unit(-self.d2expr)
 
-    @functools.cached_property
+    @property
     def strongly_concave(self) -> bool:
         """sup over (0, 1] of U'' is negative: U is mu-strongly concave for some mu > 0."""
-        return bool(self._mu.is_positive)
+        return self._properties["strongly_concave"]
 
-    @functools.cached_property
+    @property
     def strong_concavity(self) -> float:
         """mu = inf over (0, 1] of -U'' (0 when U is not strongly concave)."""
-        return max(float(self._mu), 0.0)
+        return self._properties["mu"]
 
     @functools.cached_property
     def dU0(self) -> float | None:
-        """U'(0+), or None when it is infinite."""
-        value = sp.limit(self.dexpr.rewrite(sp.exp), x, 0, "+")
-        return float(value) if value.is_finite else None
+        """U'(0+), or None when it is infinite (``math.inf`` when finite but above the
+        float64 range, as for log-sigmoid:1e-320)."""
+        try:
+            value = sp.limit(self.dexpr.rewrite(sp.exp), x, 0, "+")
+        except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - sympy gave up
+            value = None
+        if value is not None and (value is sp.oo or value is sp.zoo):
+            return None
+        if value is not None and value.is_extended_real and value.is_finite:
+            return _to_float(value)
+        return _numeric_limit_at_zero(self.dexpr)
 
     @functools.cached_property
     def dU1(self) -> float:
         """U'(1)."""
-        return float(self.dexpr.subs(x, 1).evalf())
+        return _to_float(self.dexpr.subs(x, 1))
+
+    @functools.cached_property
+    def cvxpy_error(self) -> str | None:
+        """None when U has a DCP-valid concave CVXPY form, else why not (one line)."""
+        import cvxpy as cp
+
+        try:
+            self.cvxpy(cp.Variable())
+        except UtilityError as err:
+            return str(err)
+        return None
 
     def describe(self) -> dict:
-        """The JSON object of ``rcollapse utility SPEC --json``."""
+        """The JSON object of ``rcollapse utility SPEC --json`` (strict JSON: a finite value
+        above the float64 range, such as U'(0+) of log-sigmoid:1e-320, is a string)."""
         return {
             "spec": self.spec,
             "latex": self.latex,
             "increasing": self.increasing,
             "strictly_concave": self.strictly_concave,
             "strongly_concave": self.strongly_concave,
-            "dU0": self.dU0,
-            "dU1": self.dU1,
+            "strong_concavity": self.strong_concavity,
+            "dU0": None if self.dU0 is None else _json_number(self.dU0, self.dexpr, at_one=False),
+            "dU1": _json_number(self.dU1, self.dexpr, at_one=True),
+            "property_status": self.property_status,
+            "cvxpy": self.cvxpy_error is None,
         }
+
+
+# --------------------------------------------------------------------------------------
+# Properties: one derivation for the families and for user-written expressions.
+# --------------------------------------------------------------------------------------
+#: Points of (0, 1] where a property sympy cannot prove is checked (geometric near 0).
+CHECK_POINTS = np.unique(np.concatenate((np.geomspace(1e-9, 1e-2, 200), np.linspace(0.01, 1.0, 800))))
+#: A value below this in magnitude counts as zero in the grid checks (30-digit mpmath).
+_ZERO = 1e-25
+
+
+def _to_float(value) -> float:
+    """float of a sympy number; inf (not OverflowError) beyond the float64 range."""
+    value = sp.sympify(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, float(sp.sign(value)))
+    except TypeError:
+        return float(value.evalf(30))
+
+
+def _json_number(value: float, expr: sp.Expr, *, at_one: bool):
+    """value, or (when it overflows float64) its exact value as text, e.g. '5.0e+319'."""
+    if math.isfinite(value):
+        return value
+    import mpmath
+
+    exact = expr.subs(x, 1) if at_one else sp.limit(expr.rewrite(sp.exp), x, 0, "+")
+    return mpmath.nstr(mpmath.mpf(str(sp.N(exact, 20))), 6) if exact.is_finite else None
+
+
+def _mp_function(expr: sp.Expr):
+    import mpmath
+
+    modules = [{"sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+                "softplus": lambda z: mpmath.log1p(mpmath.exp(z))}, "mpmath"]
+    return sp.lambdify(x, expr, modules=modules)
+
+
+def _mp_values(expr: sp.Expr, points) -> list:
+    """expr at the points, in 30-digit mpmath; None where it is not a finite real number."""
+    import mpmath
+
+    f = _mp_function(expr)
+    out = []
+    with mpmath.workdps(30):
+        for p in points:
+            try:
+                v = f(mpmath.mpf(float(p))) if expr.has(x) else mpmath.mpmathify(complex(expr))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                out.append(None)
+                continue
+            if isinstance(v, mpmath.mpc):
+                v = v.real if abs(v.imag) <= _ZERO * max(1, abs(v.real)) else None
+            out.append(v if v is not None and mpmath.isfinite(v) else None)
+    return out
+
+
+def _numeric_limit_at_zero(expr: sp.Expr) -> float | None:
+    """lim_{x -> 0+} expr from its values at 1e-30, 1e-60, 1e-90 (None: it grows without
+    bound); used only when sympy's limit gives no answer."""
+    vals = _mp_values(expr, [1e-30, 1e-60, 1e-90])
+    if any(v is None for v in vals) or abs(vals[2]) > 1e15 or abs(vals[2] - vals[1]) > 1e-8 * (1 + abs(vals[2])):
+        return None
+    return float(vals[2])
+
+
+def _proved_positive(expr: sp.Expr) -> bool:
+    """Whether sympy's assumptions prove expr > 0 for every x in (0, 1): directly (x > 0),
+    or after x = 1 / (1 + t) with t > 0."""
+    if expr.is_positive:
+        return True
+    t = sp.Dummy("t", positive=True)
+    moved = expr.subs(x, 1 / (1 + t))
+    return bool(moved.is_positive or sp.together(moved).is_positive)
+
+
+def _sign_on_unit(expr: sp.Expr, sign: int, what: str, *, strict: bool):
+    """Establish sign * expr > 0 on (0, 1) (zeros only at isolated points) and
+    sign * expr(1) >= 0.
+
+    Returns (holds, status, failure, kind): ``failure`` is a one-line reason naming a
+    point (None when it holds) and ``kind`` is "sign" (a value of the wrong sign, or not
+    real) or "zero" (zero on an interval). Tried in turn: an exact zero (U'' = 0: linear),
+    sympy's assumptions, then the grid :data:`CHECK_POINTS` in 30-digit mpmath.
+    """
+    e = sign * expr
+    wrong = "< 0" if sign > 0 else "> 0"
+    if e == 0:
+        return False, "proved", f"{what} = 0 on (0, 1]", "zero"
+    at_one = _mp_values(e, [1.0])[0]
+    if at_one is not None and at_one < -_ZERO:
+        return False, "proved", f"{what}(1) = {sign * float(at_one):.6g} {wrong}", "sign"
+    if at_one is not None and _proved_positive(e):
+        return True, "proved", None, None
+    values = _mp_values(e, CHECK_POINTS)
+    zero_run = False
+    for p, v in zip(CHECK_POINTS, values):
+        if v is None:
+            return False, "checked, not proved", f"{what}({p:.6g}) is not a finite real number", "sign"
+        if v < -_ZERO:
+            return False, "checked, not proved", f"{what}({p:.6g}) = {sign * float(v):.6g} {wrong}", "sign"
+        if strict and abs(v) <= _ZERO and p < 1.0:
+            if zero_run:
+                return False, "checked, not proved", f"{what} = 0 on an interval near x = {p:.6g}", "zero"
+            zero_run = True
+        else:
+            zero_run = False
+    return True, "checked, not proved", None, None
+
+
+def _derive_properties(U: "Utility") -> dict:
+    """increasing, strictly concave, strongly concave and mu for U, with how each was
+    established. The families' mu is exact (sympy finds the critical points of U'');
+    a user expression's mu is the minimum of -U'' over the check points and 0+."""
+    inc, inc_status, inc_fail, inc_kind = _sign_on_unit(U.dexpr, 1, "U'", strict=True)
+    conc, conc_status, conc_fail, conc_kind = _sign_on_unit(U.d2expr, -1, "U''", strict=True)
+    if U.family != "expr":
+        mu_expr = U._mu
+        strongly = bool(mu_expr.is_positive)
+        mu = max(_to_float(mu_expr), 0.0) if strongly else 0.0
+        mu_status = "proved"
+    else:
+        values = [v for v in _mp_values(-U.d2expr, CHECK_POINTS) if v is not None]
+        try:
+            at_zero = sp.limit(-U.d2expr.rewrite(sp.exp), x, 0, "+")
+            at_zero = None if at_zero.is_infinite else (at_zero if at_zero.is_real else _numeric_limit_at_zero(-U.d2expr))
+        except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - sympy gave up
+            at_zero = _numeric_limit_at_zero(-U.d2expr)
+        lowest = min(values + ([at_zero] if at_zero is not None else [])) if values and conc else 0
+        strongly = bool(lowest > 0)
+        mu = max(_to_float(sp.sympify(str(lowest)) if not isinstance(lowest, sp.Basic) else lowest), 0.0)
+        mu_status = "checked, not proved"
+    return {
+        "increasing": inc, "strictly_concave": conc, "strongly_concave": strongly, "mu": mu,
+        "failures": {"increasing": (inc_fail, inc_kind), "strictly_concave": (conc_fail, conc_kind)},
+        "status": {"increasing": inc_status, "strictly_concave": conc_status,
+                   "strong_concavity": mu_status},
+    }
 
 
 def _infimum_on_unit(expr: sp.Expr) -> sp.Expr:
@@ -346,54 +543,199 @@ def _infimum_on_unit(expr: sp.Expr) -> sp.Expr:
     return sp.Min(*[sp.simplify(c) for c in candidates])
 
 
-def _is_positive_on_unit(expr: sp.Expr) -> bool:
-    """Whether expr > 0 for every x in (0, 1], decided by sympy."""
-    if expr.is_positive:
-        return True
-    lowest = _infimum_on_unit(expr)
-    if lowest.is_positive:
-        return True
-    # An infimum of 0 may be approached but not attained (at the open end 0+).
-    if lowest.is_zero:
-        zeros = sp.solveset(expr.rewrite(sp.exp), x, sp.Interval.Lopen(0, 1))
-        return zeros is sp.S.EmptySet
-    return False
-
-
 def _to_cvxpy(expr: sp.Expr, t):
-    """Translate a sympy expression in x into a CVXPY expression of t, atom by atom."""
+    """Translate a sympy expression in x into a CVXPY expression of t, atom by atom.
+
+    Raises :class:`UtilityError` (one line) for an atom with no CVXPY counterpart, and
+    for a translation that is not DCP-concave."""
+    out = _to_cvxpy_atoms(expr, t)
+    if not isinstance(out, (int, float)) and not out.is_concave():
+        raise UtilityError(f"no DCP-concave CVXPY form for {expr} (the translation is not "
+                           "provably concave); use method newton or lbfgs")
+    return out
+
+
+def _to_cvxpy_atoms(expr: sp.Expr, t):
     import cvxpy as cp
 
     if expr == x:
         return t
-    if expr.is_Number:
+    if expr.is_Number or (expr.is_number and expr.is_real):
         return float(expr)
     if expr.is_Add:
-        terms = [_to_cvxpy(a, t) for a in expr.args]
+        terms = [_to_cvxpy_atoms(a, t) for a in expr.args]
         return functools.reduce(lambda a, b: a + b, terms)
     if expr.is_Mul:
         const, rest = expr.as_coeff_Mul()
-        return float(const) * _to_cvxpy(rest, t)
+        if rest.is_Mul:  # a product of two non-constant factors: not DCP
+            raise UtilityError(f"no CVXPY form for {expr}: a product of functions of x; "
+                               "use method newton or lbfgs")
+        return float(const) * _to_cvxpy_atoms(rest, t)
     if expr.is_Pow:
         base, exponent = expr.args
         if not exponent.is_Number:
-            raise UtilityError(f"no CVXPY form for {expr}: exponent must be a number")
+            raise UtilityError(f"no CVXPY form for {expr}: exponent must be a number; "
+                               "use method newton or lbfgs")
         # Exact power cones (approx=False): no rational approximation of the exponent.
-        return cp.power(_to_cvxpy(base, t), float(exponent), approx=False)
+        return cp.power(_to_cvxpy_atoms(base, t), float(exponent), approx=False)
     if isinstance(expr, sp.log):
-        return cp.log(_to_cvxpy(expr.args[0], t))
+        (arg,) = expr.args
+        if isinstance(arg, sigmoid):  # log sigmoid(z) = -softplus(-z)
+            return -cp.logistic(-_to_cvxpy_atoms(arg.args[0], t))
+        return cp.log(_to_cvxpy_atoms(arg, t))
     if isinstance(expr, sp.exp):
-        return cp.exp(_to_cvxpy(expr.args[0], t))
+        return cp.exp(_to_cvxpy_atoms(expr.args[0], t))
     if isinstance(expr, softplus):
-        return cp.logistic(_to_cvxpy(expr.args[0], t))
-    raise UtilityError(f"no CVXPY form for {expr}")
+        return cp.logistic(_to_cvxpy_atoms(expr.args[0], t))
+    raise UtilityError(f"no CVXPY form for {expr} ({type(expr).__name__} has no CVXPY atom); "
+                       "use method newton or lbfgs")
 
 
-def parse_utility(spec: str) -> Utility:
+# --------------------------------------------------------------------------------------
+# User-written utilities: expr:<sympy text>, parsed safely.
+# --------------------------------------------------------------------------------------
+#: The functions a user expression may call, by the name it uses.
+EXPR_FUNCTIONS = {
+    "log": sp.log, "exp": sp.exp, "sqrt": sp.sqrt, "Abs": sp.Abs, "atan": sp.atan,
+    "tanh": sp.tanh, "asinh": sp.asinh, "erf": sp.erf, "sigmoid": sigmoid, "softplus": softplus,
+}
+#: The constants it may use.
+EXPR_CONSTANTS = {"pi": sp.pi, "E": sp.E}
+#: Longest accepted expression text.
+MAX_EXPR_CHARS = 400
+#: A number power a**b is evaluated only while |b| log10|a| stays below this.
+MAX_NUMBER_DIGITS = 300
+_OPERATORS = {"+", "-", "*", "/", "**", "^", "(", ")", ","}
+_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _check_tokens(text: str, shown: str) -> None:
+    """Refuse, with one line, any token that is not a number, x, an allowed function or
+    constant, or an arithmetic operator: no attribute access, no dunder names, no lambda,
+    no strings, no indexing, no keywords."""
+    import io
+    import tokenize
+
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
+                                    tokenize.DEDENT)]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        raise UtilityError(f"{shown}: unbalanced parentheses or unreadable text") from None
+    allowed = ", ".join(sorted(EXPR_FUNCTIONS))
+    depth = 0
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        if tok.type == tokenize.NAME:
+            if tok.string in EXPR_FUNCTIONS:
+                if nxt != "(":
+                    raise UtilityError(f"{shown}: function {tok.string!r} must be called, as {tok.string}(x)")
+            elif tok.string == "x" or tok.string in EXPR_CONSTANTS:
+                if nxt == "(":
+                    raise UtilityError(f"{shown}: {tok.string!r} is not a function; valid functions: {allowed}")
+            else:
+                raise UtilityError(f"{shown}: name {_one_line(tok.string, 30)!r} is not allowed; valid: "
+                                   f"x, pi, E and the functions {allowed}")
+        elif tok.type == tokenize.NUMBER:
+            if not _NUMBER.fullmatch(tok.string):
+                raise UtilityError(f"{shown}: number {tok.string!r} is not a decimal number")
+        elif tok.type == tokenize.OP and tok.string in _OPERATORS:
+            depth += {"(": 1, ")": -1}.get(tok.string, 0)
+            if depth > 30:
+                raise UtilityError(f"{shown}: parentheses nested deeper than 30")
+        else:
+            raise UtilityError(f"{shown}: {_one_line(tok.string, 30)!r} is not allowed; valid: numbers, x, "
+                               "+ - * / ** ^ ( ) , and the functions " + allowed)
+
+
+def _evaluate_bounded(expr: sp.Expr, shown: str) -> sp.Expr:
+    """Evaluate an unevaluated parse tree bottom-up, refusing number powers (9**9**9)
+    whose exact value would have more than MAX_NUMBER_DIGITS digits."""
+    if expr.is_Atom:
+        return expr
+    args = [_evaluate_bounded(a, shown) for a in expr.args]
+    if expr.is_Pow and args[0].is_Number and args[1].is_Number and args[0] != 0:
+        size = abs(float(args[1])) * abs(math.log10(abs(float(args[0])) or 1e-300))
+        if not size <= MAX_NUMBER_DIGITS:
+            raise UtilityError(f"{shown}: number {args[0]}**{args[1]} is too large; valid: "
+                               f"powers of numbers below 10**{MAX_NUMBER_DIGITS}")
+    return expr.func(*args)
+
+
+def parse_expression(text: str) -> sp.Expr:
+    """A sympy expression in x from user text, parsed safely (module docstring); decimals
+    become exact rationals (0.5 -> 1/2) and ``^`` means power.
+
+    >>> parse_expression("log(1 + 4*x) + x^0.5")
+    sqrt(x) + log(4*x + 1)
+    >>> parse_expression("x.__class__")
+    Traceback (most recent call last):
+    ...
+    rcollapse.theory.utilities.UtilityError: 'x.__class__': '.' is not allowed; valid: numbers, x, + - * / ** ^ ( ) , and the functions Abs, asinh, atan, erf, exp, log, sigmoid, softplus, sqrt, tanh
+    """
+    from sympy.parsing.sympy_parser import auto_number, convert_xor, parse_expr, rationalize
+
+    shown = repr(_one_line(text))
+    if not isinstance(text, str) or not text.strip():
+        raise UtilityError(f"{shown}: empty expression; valid: a sympy expression in x, as log(1 + 4*x)")
+    if len(text) > MAX_EXPR_CHARS:
+        raise UtilityError(f"{shown}: expression longer than {MAX_EXPR_CHARS} characters")
+    _check_tokens(text, shown)
+    names = {"x": x, **EXPR_FUNCTIONS, **EXPR_CONSTANTS}
+    builders = {"__builtins__": {}, "Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
+                "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow}
+    try:
+        tree = parse_expr(text.strip(), local_dict=names, global_dict=builders,
+                          transformations=(auto_number, rationalize, convert_xor), evaluate=False)
+    except (SyntaxError, TypeError, ValueError, NameError, AttributeError) as err:
+        raise UtilityError(f"{shown}: not a valid expression ({_one_line(str(err), 60)})") from None
+    if not isinstance(tree, sp.Expr):
+        raise UtilityError(f"{shown}: not a single expression in x")
+    return _evaluate_bounded(tree, shown)
+
+
+def _expression_utility(expr: sp.Expr, shown: str) -> "Utility":
+    """A Utility from a user's sympy expression: x only, real, increasing and strictly
+    concave on (0, 1] (refused with one line naming the property and a point otherwise)."""
+    other = {s for s in expr.free_symbols if s.name != "x"}
+    if other:
+        names = ", ".join(sorted(s.name for s in other))
+        raise UtilityError(f"{shown}: symbols other than x ({names}); valid: an expression in x only")
+    expr = expr.subs({s: x for s in expr.free_symbols})  # the user's Symbol("x") -> ours
+    if not expr.has(x):
+        raise UtilityError(f"{shown}: U = {expr} does not depend on x")
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise UtilityError(f"{shown}: U = {_one_line(str(expr))} is not finite")
+    U = Utility("expr", None, expr)
+    shown_spec = _one_line(U.spec, 80)
+    values = _mp_values(expr, CHECK_POINTS)
+    bad = next((p for p, v in zip(CHECK_POINTS, values) if v is None), None)
+    if bad is not None:
+        raise UtilityError(f"{shown_spec}: U({bad:.6g}) is not a finite real number; valid: U real on (0, 1]")
+    props = U._properties
+    labels = {("increasing", "sign"): "not increasing", ("increasing", "zero"): "not strictly increasing",
+              ("strictly_concave", "sign"): "not concave",
+              ("strictly_concave", "zero"): "not strictly concave (the optimum of (5) is not unique)"}
+    for name in ("increasing", "strictly_concave"):
+        if not props[name]:
+            failure, kind = props["failures"][name]
+            raise UtilityError(f"{shown_spec}: {labels[name, kind]} on (0, 1]: {failure}")
+    return U
+
+
+_PARAMETER = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE)
+
+
+def parse_utility(spec) -> Utility:
     """Parse a spec string such as ``power:0.5`` into a :class:`Utility`.
 
+    ``spec`` may also be ``expr:<sympy text>`` (a user-written U, parsed safely by
+    :func:`parse_expression`), a sympy expression in x, or a Utility (returned as is).
     Raises :class:`UtilityError`, a one-line message naming the value and the valid
     range, for anything else.
+
+    >>> parse_utility(x - x**2 / 2).spec
+    'expr:-x**2/2 + x'
 
     >>> parse_utility("power:0.50").spec
     'power:0.5'
@@ -404,12 +746,19 @@ def parse_utility(spec: str) -> Utility:
     """
     if isinstance(spec, Utility):
         return spec
+    if isinstance(spec, sp.Basic):
+        if not isinstance(spec, sp.Expr):
+            raise UtilityError(f"utility must be a sympy expression in x, got {type(spec).__name__}")
+        return _expression_utility(sp.sympify(spec), _one_line(sp.sstr(spec)))
     if not isinstance(spec, str):
-        raise UtilityError(f"utility spec must be a string, got {type(spec).__name__}")
+        raise UtilityError(f"utility spec must be a string or a sympy expression in x, got {type(spec).__name__}")
     shown = _one_line(spec)
+    if spec.strip().startswith("expr:"):
+        text = spec.strip()[len("expr:"):]
+        return _expression_utility(parse_expression(text), f"expr:{_one_line(text)}")
     known = ", ".join(
         f"{f.name}" if f.param is None else f"{f.name}:{f.param[0]}" for f in FAMILIES.values()
-    )
+    ) + ", expr:<sympy expression in x>"
     name, sep, raw = spec.strip().partition(":")
     family = FAMILIES.get(name.strip())
     if family is None:
@@ -424,6 +773,8 @@ def parse_utility(spec: str) -> Utility:
             f"with {family.domain()}"
         )
     try:
+        if not _PARAMETER.fullmatch(raw.strip()):  # float() would read "0_5" as 5
+            raise ValueError(raw)
         value = float(raw)
     except ValueError:
         raise UtilityError(
