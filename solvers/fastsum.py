@@ -53,7 +53,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Tree", "KernelSum", "direct_row_sums", "chebyshev_nodes", "lagrange_basis",
+__all__ = ["Tree", "KernelSum", "Points", "PointSum", "direct_row_sums", "chebyshev_nodes", "lagrange_basis",
            "DEFAULT_ORDER", "DEFAULT_LEAF", "DEFAULT_ETA"]
 
 #: Chebyshev points per box (interpolation order).
@@ -231,7 +231,11 @@ def _near_blocks(tree: Tree, pairs=None):
 
 
 def _near_gaps(tree: Tree, ia, ib):
-    return tree.x[ia][:, :, None] - tree.x[ib][:, None, :]
+    """x_k - x_j, its sign taken from the index order (k > j: positive), so that a tie
+    x_k = x_j gives +0.0 or -0.0 as the index order says (an odd kernel written with
+    ``np.copysign`` then gives the one-sided value of problem (5))."""
+    d = tree.x[ia][:, :, None] - tree.x[ib][:, None, :]
+    return np.copysign(np.abs(d), (ia[:, :, None] - ib[:, None, :]).astype(float))
 
 
 class KernelSum:
@@ -338,7 +342,8 @@ class KernelSum:
 def direct_row_sums(y, kernel, q, rows, *, middle_charge: float | None = None) -> np.ndarray:
     """f_k = sum_{j != k} K(x_k - x_j) q_j summed directly (O(n) per row) for the top-half
     targets ``rows``, on the same points x = (y, 1 - reversed y) as :class:`Tree`, gaps
-    formed as in the tree's near field (y_k - y_j within the top half). ``middle_charge``
+    formed as in the tree's near field (y_k - y_j within the top half, signed by the index
+    order, so ties give the one-sided value of :func:`_near_gaps`). ``middle_charge``
     adds a point at 1/2 with that charge (the middle reward of odd n).
 
     >>> direct_row_sums(np.array([0.0, 0.25]), lambda d: d, np.ones(4), np.array([0])).tolist()
@@ -353,12 +358,98 @@ def direct_row_sums(y, kernel, q, rows, *, middle_charge: float | None = None) -
     step = max(1, _CHUNK // (2 * m))
     for i in range(0, rows.size, step):
         k = rows[i:i + step]
-        d = x[k][:, None] - x[None, :]
-        same = k[:, None] == np.arange(2 * m)[None, :]
+        j = np.arange(2 * m)[None, :]
+        d = np.copysign(np.abs(x[k][:, None] - x[None, :]), (k[:, None] - j).astype(float))
+        same = k[:, None] == j
         d[same] = 1.0
         K = kernel(d)
         K[same] = 0.0
         out[i:i + step] = K @ q
         if middle_charge is not None:
-            out[i:i + step] += kernel(y[k] - 0.5) * middle_charge
+            out[i:i + step] += kernel(-np.abs(y[k] - 0.5)) * middle_charge
     return out
+
+
+class Points:
+    """The half y (m,), ascending, possibly with runs of equal values (log-sigmoid's atoms
+    at exactly 0): the tree is built on the distinct values and the sums expand back.
+
+    A run of t equal points would make every pair of its leaves adjacent (distance 0),
+    O(t^2) near-field work; instead each run is one point of the tree carrying the run's
+    total charge, and the pairs inside a run, whose gap is +0 or -0 by the index order,
+    are added by prefix sums."""
+
+    def __init__(self, y, *, leaf: int = DEFAULT_LEAF, order: int = DEFAULT_ORDER,
+                 eta: float = DEFAULT_ETA):
+        y = np.asarray(y, dtype=float)
+        if y.size > 1 and np.any(np.diff(y) < 0.0):
+            raise ValueError("the half y must be sorted ascending")
+        self.y, self.m = y, y.size
+        yu, first, inv, counts = np.unique(y, return_index=True, return_inverse=True, return_counts=True)
+        self.tree = Tree(yu, leaf=leaf, order=order, eta=eta)
+        self.inv, self.first, self.counts = inv, first, counts
+        mu = yu.size
+        self.cls_full = np.concatenate((inv, 2 * mu - 1 - inv[::-1]))
+        self.tied = bool(counts.max() > 1)
+
+    def aggregate(self, q) -> np.ndarray:
+        """Charges (2m,) summed over each run: (2 mu,)."""
+        if not self.tied:
+            return q
+        return np.bincount(self.cls_full, weights=q, minlength=self.tree.size)
+
+    def within_runs(self, kernel, q) -> np.ndarray:
+        """(m,): sum over the other members j of k's run of K(+-0) q_j (top half)."""
+        m = self.m
+        kp, km = kernel(np.array([0.0, -0.0]))
+        qt = q[:m]
+        cs = np.concatenate(([0.0], np.cumsum(qt)))
+        k = np.arange(m)
+        s = self.first[self.inv]
+        e = s + self.counts[self.inv]
+        before = cs[k] - cs[s]
+        after = cs[e] - cs[k + 1]
+        return kp * before + km * after
+
+    def node_of(self, level: int) -> np.ndarray:
+        """(m,): the top-half node at ``level`` of the tree holding each point's value."""
+        s = self.tree.start[level]
+        nt = 2 ** (level - 1)
+        return np.searchsorted(s[1:nt + 1], self.inv, side="right")
+
+
+class PointSum:
+    """:class:`KernelSum` on :class:`Points`: f_k = sum_{j != k} K(x_k - x_j) q_j for the
+    m top-half points, runs of equal points included (gaps +-0 by the index order)."""
+
+    def __init__(self, points: Points, kernel, *, store: bool = False):
+        self.points, self.kernel = points, kernel
+        self.sum = KernelSum(points.tree, kernel, store=store)
+
+    def __call__(self, q) -> np.ndarray:
+        P = self.points
+        q = np.asarray(q, dtype=float)
+        f = self.sum(P.aggregate(q))
+        if not P.tied:
+            return f
+        f_u = f[P.inv]
+        # the tree leaves a run's own (aggregated) charge out; its members' pairs are
+        # added here, with the one-sided gaps +-0
+        return f_u + P.within_runs(self.kernel, q)
+
+    def block_sums(self, q, level: int) -> np.ndarray:
+        """:meth:`KernelSum.block_sums` over the original points (pairs inside a run are
+        added to their node's diagonal entry)."""
+        P = self.points
+        q = np.asarray(q, dtype=float)
+        A = self.sum.block_sums(P.aggregate(q), level)
+        if P.tied:
+            k0 = float(self.kernel(np.array([0.0]))[0])
+            qt = q[:P.m]
+            tot = np.bincount(P.inv, weights=qt)
+            sq = np.bincount(P.inv, weights=qt * qt)
+            inner = k0 * (tot * tot - sq)
+            nodes = np.searchsorted(P.tree.start[level][1:2 ** (level - 1) + 1], np.arange(tot.size),
+                                    side="right")
+            np.add.at(A, (nodes, nodes), inner)
+        return A

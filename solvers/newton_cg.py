@@ -49,16 +49,16 @@ from scipy import linalg
 
 from rcollapse.solvers import newton as _newton
 from rcollapse.solvers.errors import ConvergenceError
-from rcollapse.solvers.fastsum import (DEFAULT_ETA, DEFAULT_LEAF, DEFAULT_ORDER, KernelSum, Tree,
+from rcollapse.solvers.fastsum import (DEFAULT_ETA, DEFAULT_LEAF, DEFAULT_ORDER, Points, PointSum,
                                        direct_row_sums)
 from rcollapse.solvers.kkt import constraint_slacks
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["solve_newton_cg", "FastOutcome", "kkt_from_gradient", "FastHalf", "pcg",
+__all__ = ["solve_newton_cg", "solve_fast", "FastOutcome", "kkt_from_gradient", "FastHalf", "pcg",
            "TwoLevelPreconditioner", "memory_estimate"]
 
 #: Levels up to this n are solved by the dense Newton method (solvers.newton).
-DENSE_BELOW = 4096
+DENSE_BELOW = 1024
 #: Diagonals on each side of the band preconditioner.
 BANDWIDTH = 8
 #: Coarse aggregates ~ COARSE_FACTOR * sqrt(m), at most COARSE_MAX.
@@ -137,47 +137,51 @@ class FastHalf:
     def __init__(self, U: Utility, n: int, *, order=DEFAULT_ORDER, leaf=DEFAULT_LEAF, eta=DEFAULT_ETA):
         self.U, self.n, self.m, self.odd = U, n, n // 2, n % 2 == 1
         self.order, self.leaf, self.eta = order, leaf, eta
-        self.k_value = lambda d: U(np.abs(d))  # U(|r_k - r_j|)
-        self.k_force = lambda d: U.d1(np.abs(d))  # U'(|r_k - r_j|)
-        self.k_grad = lambda d: np.sign(d) * U.d1(np.abs(d))  # minus the gradient's term
-        self.k_weight = lambda d: -U.d2(np.abs(d))  # w_kj = -U''(|r_k - r_j|)
+        # U evaluated at c t as solvers.newton does (c = n - 1 for neg-power:g, g >= 1, so
+        # that the forces stay inside float64; the maximizer and the residual are the same)
+        c = float(getattr(_newton, "_argument_scale", lambda U, n: 1.0)(U, n))
+        self.c = c
+        self.k_value = lambda d: U(c * np.abs(d))  # U(|r_k - r_j|)
+        self.k_force = lambda d: c * U.d1(c * np.abs(d))  # U'(|r_k - r_j|)
+        self.k_grad = lambda d: np.copysign(c * U.d1(c * np.abs(d)), d)  # minus the gradient's term
+        self.k_weight = lambda d: -(c * c) * U.d2(c * np.abs(d))  # w_kj = -U''(|r_k - r_j|)
 
-    def tree(self, y) -> Tree:
-        return Tree(y, leaf=self.leaf, order=self.order, eta=self.eta)
+    def tree(self, y) -> Points:
+        return Points(y, leaf=self.leaf, order=self.order, eta=self.eta)
 
-    def gradient(self, tree: Tree):
+    def gradient(self, tree: Points):
         """(q, force) of :meth:`solvers.newton._Half.gradient`: q_k = dS/dr_k on the top
         half, force_k = sum_j |U'(gap)|."""
-        ones = np.ones(tree.size)
-        q = -KernelSum(tree, self.k_grad)(ones)
-        force = KernelSum(tree, self.k_force)(ones)
+        ones = np.ones(2 * tree.m)
+        q = -PointSum(tree, self.k_grad)(ones)
+        force = PointSum(tree, self.k_force)(ones)
         if self.odd:
-            fM = self.U.d1(0.5 - tree.y)
+            fM = self.k_force(0.5 - tree.y)
             q += fM
             force += fM
         return q, force
 
-    def objective(self, tree: Tree, rows: int = 32):
+    def objective(self, tree: Points, rows: int = 32):
         """(phi, mag): phi = -S / 2 and an estimate of sum |U| over the pairs (from ``rows``
         rows summed directly), the scale of the summation noise in phi."""
         y = tree.y
-        T = float(KernelSum(tree, self.k_value)(np.ones(tree.size)).sum())
-        S = T + (2.0 * float(self.U(0.5 - y).sum()) if self.odd else 0.0)
+        T = float(PointSum(tree, self.k_value)(np.ones(2 * tree.m)).sum())
+        S = T + (2.0 * float(self.k_value(0.5 - y).sum()) if self.odd else 0.0)
         pick = np.unique(np.linspace(0, self.m - 1, min(rows, self.m)).astype(int))
-        absU = direct_row_sums(y, lambda d: np.abs(self.k_value(d)), np.ones(tree.size), pick)
-        mag = float(absU.mean()) * self.m + (2.0 * float(np.abs(self.U(0.5 - y)).sum()) if self.odd else 0.0)
+        absU = direct_row_sums(y, lambda d: np.abs(self.k_value(d)), np.ones(2 * tree.m), pick)
+        mag = float(absU.mean()) * self.m + (2.0 * float(np.abs(self.k_value(0.5 - y)).sum()) if self.odd else 0.0)
         return -0.5 * S, 0.5 * mag
 
-    def weights(self, tree: Tree):
+    def weights(self, tree: Points):
         """(KW, D): the stored fast sum of w = -U'' and the row sums D_k = sum_j w_kj."""
-        KW = KernelSum(tree, self.k_weight, store=True)
-        D = KW(np.ones(tree.size))
+        KW = PointSum(tree, self.k_weight, store=True)
+        D = KW(np.ones(2 * tree.m))
         if self.odd:
             D += self.k_weight(tree.y - 0.5)
         return KW, D
 
     @staticmethod
-    def hessian_product(KW: KernelSum, D, v) -> np.ndarray:
+    def hessian_product(KW: PointSum, D, v) -> np.ndarray:
         """B v = (L u)_top, u = (v, -reversed v): D_k v_k - sum_j w_kj u_j."""
         return D * v - KW(np.concatenate((v, -v[::-1])))
 
@@ -192,7 +196,7 @@ class FastHalf:
         g = np.concatenate((q, mid_g, -q[::-1]))
         s = float(force.max()) if force.size else 0.0
         if self.odd:
-            s = max(s, 2.0 * float(self.U.d1(0.5 - y).sum()))
+            s = max(s, 2.0 * float(self.k_force(0.5 - y).sum()))
         return g, s
 
     def direct_gradient(self, y, rows):
@@ -208,9 +212,10 @@ class TwoLevelPreconditioner:
     variables (ascending); ``level``: the tree level whose top-half nodes are the
     aggregates."""
 
-    def __init__(self, half: FastHalf, tree: Tree, KW: KernelSum, D, free, *,
+    def __init__(self, half: FastHalf, points: Points, KW: PointSum, D, free, *,
                  bandwidth: int = BANDWIDTH, level: int | None = None):
-        y, m = tree.y, tree.m
+        y, m = points.y, points.m
+        tree = points.tree
         w = half.k_weight
         f = np.asarray(free)
         nf = f.size
@@ -233,8 +238,7 @@ class TwoLevelPreconditioner:
         charges = np.concatenate((mask, mask[::-1]))
         A = KW.block_sums(charges, level)
         nt = A.shape[0]
-        s = tree.start[level][: nt + 1]
-        agg = np.repeat(np.arange(nt), np.diff(s))
+        agg = points.node_of(level)
         Dsum = np.bincount(agg[f], weights=D[f], minlength=nt)
         C = np.diag(Dsum) - A[:, :nt] + A[:, nt:][:, ::-1]
         keep = np.bincount(agg[f], minlength=nt) > 0
@@ -381,10 +385,14 @@ def _fast_level(half: FastHalf, y, *, box: bool, tol: float, max_iter: int, fina
         accepted = False
         new_tree = None
         for _ in range(60):
+            # box: sorted after the projection (for log-sigmoid, putting two rewards that
+            # are out of order back in order raises S: solvers.newton's docstring)
             y_new = np.clip(y + alpha * d, 0.0, 0.5) if box else y + alpha * d
             if not box:
                 y_new[0] = 0.0
             slope = float(q @ (y_new - y))
+            if box:
+                y_new = np.sort(y_new)
             if -slope <= noise and alpha == 1.0:
                 phi_new, mag_new, new_tree = phi, mag, None
                 accepted = True
@@ -453,6 +461,8 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
             y = _newton._transfer(U, prev, y, nl, box)
         final = nl == n
         half = FastHalf(U, nl)
+        if box:
+            y = np.sort(y)
         y, steps, res, ok, cg_counts, cert = _fast_level(
             half, y, box=box, tol=tol, max_iter=max_iter if final else 30, final=final,
             spot_rows=spot_rows, rng=rng, clock=clock)
@@ -472,7 +482,51 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
                                f"{bound:.3g} of the certificate is not below tol / 100 = {0.01 * tol:g}")
     tree = half.tree(y)
     phi, _ = half.objective(tree)
+    if half.c != 1.0:  # S of U(c t) is c^(-g) S for the homogeneous neg-power: undo it
+        phi = phi * half.c ** U.param
     r, c = half.full(y)
     clock["total"] = time.perf_counter() - t_start
     return FastOutcome(r, c, -2.0 * phi, res, steps, total, tuple(levels), tuple(cg_counts),
                        err, bound, nrows, clock)
+
+
+def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, start=None,
+               check_memory: bool = True, progress: bool = False):
+    """``solve(U, n, method="fast")``: :func:`solve_newton_cg` wrapped in the one result
+    type, :class:`solvers.result.Solution`, certified by the fast certificate (the dense
+    O(n^2) :func:`solvers.kkt.certify` is what this method exists to avoid). The status
+    states the measured summation error and its bound on the residual. ``start`` is not
+    taken (the multilevel start is what keeps the last level to a few steps).
+
+    >>> sol = solve_fast("log", 40)
+    >>> sol.method, sol.kkt_residual < 1e-9, "summation error" in sol.status
+    ('fast', True, True)
+    """
+    from rcollapse.solvers.api import available_memory
+    from rcollapse.solvers.errors import SolverInputError
+    from rcollapse.solvers.result import Solution
+
+    t0 = time.perf_counter()
+    U = parse_utility(U)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise SolverInputError(f"n = {n!r} is out of range; valid: an integer n >= 2")
+    if start is not None:
+        raise SolverInputError("start is not taken by method 'fast'; valid: method newton or lbfgs")
+    if U.family == "linear":
+        raise SolverInputError("method 'fast' does not take linear U (an LP with a closed form); "
+                               "valid: method newton")
+    if check_memory:
+        need, free = memory_estimate(int(n)), available_memory()
+        if free is not None and need > free:
+            raise SolverInputError(f"n = {n} needs about {need / 2**30:.3g} GiB for method 'fast', more "
+                                   f"than the {free / 2**30:.3g} GiB available; valid: a smaller n")
+    out = solve_newton_cg(U, int(n), tol=tol, max_iter=max_iter or 50, progress=progress)
+    status = (f"converged (levels n = {', '.join(map(str, out.levels))}, the first dense; "
+              f"{out.total_iterations} Newton-CG steps, CG iterations on the last level "
+              f"{list(out.cg_iterations)}; fast certificate: summation error {out.summation_error:.2g} "
+              f"of the force scale on {out.spot_rows} rows checked directly, bound on the "
+              f"residual's error {out.kkt_error_bound:.2g})")
+    return Solution(spec=U.spec, n=int(n), method="fast", rewards=out.rewards,
+                    objective=float(out.objective), kkt_residual=float(out.kkt_residual),
+                    iterations=int(out.iterations), seconds=time.perf_counter() - t0,
+                    unique=True, status=status, complement=out.complement)

@@ -1,0 +1,111 @@
+"""solvers.newton_cg: the fast method's optimum of problem (5) agrees with the dense
+Newton method's, its certificate with the shared one, and its coarse matrix with the
+Galerkin product; the O(n) Gauss-Lobatto reference agrees with theory.exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from rcollapse.benchmarks.large import gauss_lobatto_rewards_marching, run_large
+from rcollapse.solvers import ConvergenceError, solve
+from rcollapse.solvers import newton
+from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.newton_cg import (FastHalf, TwoLevelPreconditioner, kkt_from_gradient, pcg,
+                                         solve_newton_cg)
+from rcollapse.theory.exact import gauss_lobatto_rewards
+from rcollapse.theory.objective import utility_gradient
+from rcollapse.theory.utilities import parse_utility
+
+SPECS = ("power:0.5", "log", "neg-power:0.5", "log-sigmoid:1")
+
+
+@pytest.mark.parametrize("spec, n", [(s, n) for s in SPECS for n in (33, 1201)] + [("neg-power:0.5", 4000)])
+def test_fast_optimum_matches_dense_newton(spec, n):
+    # tol 1e-11: at 1e-9 two certified answers may differ by 1e-10 (log-sigmoid:1 at n = 33)
+    dense = solve(spec, n, tol=1e-11)
+    fast = solve_newton_cg(spec, n, tol=1e-11, dense_below=n // 4)
+    assert len(fast.levels) >= 3  # two fast levels at least: the method really ran
+    assert fast.kkt_residual <= 1e-11 and fast.kkt_error_bound < 1e-13
+    assert np.max(np.abs(fast.complement - dense.complement)) <= 1e-10
+    assert np.max(np.abs(fast.rewards - dense.rewards)) <= 1e-10
+    # the dense, shared certificate agrees that the fast answer is optimal
+    assert kkt_residual(spec, fast.rewards, complement=fast.complement) <= 1e-9
+    assert fast.objective == pytest.approx(dense.objective, rel=1e-12, abs=1e-9)
+
+
+def test_log_matches_gauss_lobatto():
+    n = 3001
+    fast = solve_newton_cg("log", n)
+    assert np.max(np.abs(fast.rewards - gauss_lobatto_rewards_marching(n))) <= 1e-10
+
+
+@pytest.mark.parametrize("n", list(range(2, 40)) + [1000, 1001, 2500])
+def test_marching_gauss_lobatto_matches_theory_exact(n):
+    assert np.max(np.abs(gauss_lobatto_rewards_marching(n) - gauss_lobatto_rewards(n))) <= 1e-14
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_kkt_from_gradient_is_the_shared_certificate(spec):
+    U = parse_utility(spec)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        r = np.sort(rng.uniform(0.0, 1.0, 40))[::-1]
+        r[0], r[-1] = 1.0, 0.0
+        g, force = utility_gradient(r, U)
+        assert kkt_from_gradient(r, 1.0 - r, g, float(force.max())) == pytest.approx(
+            kkt_residual(U, r), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("spec", ["neg-power:0.5", "log-sigmoid:1"])
+def test_coarse_matrix_is_galerkin_and_band_is_the_band(spec):
+    """C = Z' B Z for the aggregates Z, B the dense Hessian of solvers.newton."""
+    U = parse_utility(spec)
+    n = 801
+    y = newton.solve_newton(U, n).complement[: n // 2]
+    half = FastHalf(U, n)
+    pts = half.tree(y)
+    KW, D = half.weights(pts)
+    B = newton._Half(U, n, 2**21).hessian(y)
+    free = np.arange(1, n // 2) if spec != "log-sigmoid:1" else np.flatnonzero(y > 0.0)
+    M = TwoLevelPreconditioner(half, pts, KW, D, free, level=4)
+    Bf = B[np.ix_(free, free)]
+    Z = np.zeros((free.size, M.nc))
+    Z[np.arange(free.size), M.agg] = 1.0
+    C = Z.T @ Bf @ Z
+    L = np.triu(linalg.cho_solve(M.coarse, np.eye(M.nc)))
+    assert np.allclose(np.linalg.inv(C), linalg.cho_solve(M.coarse, np.eye(M.nc)), rtol=1e-9, atol=0)
+    assert L.shape == C.shape
+    # Hessian-vector products by fast sums against the dense Hessian
+    v = np.random.default_rng(4).standard_normal(n // 2)
+    assert np.allclose(FastHalf.hessian_product(KW, D, v), B @ v, rtol=0, atol=1e-10 * np.abs(B).max())
+
+
+def test_pcg_solves_spd_system():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 30))
+    A = A @ A.T + 30 * np.eye(30)
+    b = rng.standard_normal(30)
+    x, it, res = pcg(lambda v: A @ v, b, lambda r: r / np.diag(A), rtol=1e-12)
+    assert res <= 1e-12 and np.allclose(A @ x, b, rtol=0, atol=1e-10)
+
+
+def test_too_few_steps_raise_with_the_residual():
+    with pytest.raises(ConvergenceError, match="KKT residual"):
+        solve_newton_cg("power:0.5", 3000, max_iter=0, dense_below=700)
+
+
+def test_linear_is_refused():
+    with pytest.raises(ValueError, match="linear"):
+        solve_newton_cg("linear", 100)
+
+
+def test_benchmark_writes_json_and_png(tmp_path):
+    data = run_large(["log"], [64, 200], out=tmp_path, progress=False)
+    rows = data["rows"]
+    assert {(r["method"], r["n"]) for r in rows} == {("fast", 64), ("fast", 200), ("dense", 64), ("dense", 200)}
+    assert all(r["ok"] and r["kkt_residual"] <= 1e-9 and r["gauss_lobatto_max_diff"] <= 1e-10 for r in rows)
+    assert (tmp_path / data["json"].split("/")[-1]).exists() and data["png"].endswith(".png")
+    with pytest.raises(ValueError, match="methods"):
+        run_large(["log"], [64], out=tmp_path, methods=("fastest",), progress=False)
