@@ -5,7 +5,7 @@ README's tables (generated from those files by :mod:`benchmarks.readme`) can say
 table is older than the code it measures (:func:`stale_against`).
 
 >>> sorted(provenance(root="/nonexistent")["git"])
-['commit', 'dirty']
+['commit', 'dirty', 'dirty_paths']
 """
 
 from __future__ import annotations
@@ -50,16 +50,21 @@ def _threads() -> dict:
     return info
 
 
-def provenance(*, root: str | os.PathLike | None = None) -> dict:
-    """The commit (and whether the working tree had changes), the machine and the
+#: The code a measurement depends on: uncommitted changes here make it "dirty".
+MEASURED_PATHS = ("solvers", "theory", "rcollapse", "benchmarks")
+
+
+def provenance(*, root: str | os.PathLike | None = None, paths=MEASURED_PATHS) -> dict:
+    """The commit (and whether ``paths`` had uncommitted changes), the machine and the
     thread settings at the time of a measurement; a dict of plain JSON values."""
     root = repository_root() if root is None else Path(root)
     commit = git(["rev-parse", "HEAD"], root=root)
-    status = git(["status", "--porcelain", "--untracked-files=no"], root=root)
+    status = git(["status", "--porcelain", "--untracked-files=no", "--", *paths], root=root)
     import numpy as np
 
     return {
-        "git": {"commit": commit, "dirty": bool(status) if status is not None else None},
+        "git": {"commit": commit, "dirty": bool(status) if status is not None else None,
+                "dirty_paths": status.splitlines() if status else []},
         "measured_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),

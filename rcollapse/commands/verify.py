@@ -27,6 +27,9 @@ def add_arguments(parser):
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run only these checks (a name or a prefix: derivation, limit:, thm4, ...)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--readme", action="store_true",
+                        help="also record the report as benchmarks/results/verify.json and rewrite the "
+                             "README's summary line (a whole default run, in a source checkout)")
 
 
 def _progress_bar(total: int):
@@ -57,33 +60,24 @@ def _table(rows) -> str:
     return "\n".join(lines)
 
 
-def _plain(value):
-    """Strict-JSON values: numpy scalars as Python numbers; NaN and +-inf as strings."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def run(args) -> int:
     if args.list:
         print("\n".join(V.CHECKS))
         return 0
     from rcollapse.benchmarks.provenance import provenance
+    from rcollapse.benchmarks.results import plain
     from rcollapse.outputs import check_output_file, write_json
 
     config = V.FULL if args.full else V.DEFAULT
     out = check_output_file(args.out, flag="--out")
     selected = V.CHECKS if args.only is None else V.check_names(args.only)
+    root = None
+    if args.readme:
+        if args.only is not None:
+            raise ValueError("--readme with --only: the README's line reports a whole run; drop --only")
+        from rcollapse.benchmarks.readme import check_record_paths
+
+        root = check_record_paths("verify")
     bar, step = _progress_bar(len(selected))
     t0 = time.perf_counter()
     try:
@@ -101,6 +95,10 @@ def run(args) -> int:
     report["provenance"] = provenance()
     report["command"] = "rcollapse verify" + (" --full" if args.full else "") \
         + ("" if args.only is None else " --only " + " ".join(args.only))
-    write_json(out, _plain(report))
+    write_json(out, plain(report))
     print(f"report: {out}")
+    if root is not None:
+        from rcollapse.benchmarks.readme import record
+
+        record("verify", report, "verify-summary", root)
     return 0 if summary["all_passed"] else 1
