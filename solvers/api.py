@@ -139,6 +139,10 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
     t0 = time.perf_counter()
     U = parse_utility(U)
     n = _check_n(n)
+    if isinstance(method, str) and method == "fast":  # n = 10^5..10^6: solvers/newton_cg.py (lazy)
+        from rcollapse.solvers.newton_cg import solve_fast
+
+        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory)
     if not isinstance(method, str) or method not in METHODS:
         raise SolverInputError(f"method = {method!r} is unknown; valid: {', '.join(METHODS)}")
     if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))

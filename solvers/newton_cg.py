@@ -510,6 +510,12 @@ def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, sta
     U = parse_utility(U)
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 2:
         raise SolverInputError(f"n = {n!r} is out of range; valid: an integer n >= 2")
+    if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
+            or not 0.0 < tol < 1.0):
+        raise SolverInputError(f"tol = {tol!r} is out of range; valid: 0 < tol < 1")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 1):
+        raise SolverInputError(f"max_iter = {max_iter!r} is not valid; valid: an integer >= 1")
     if start is not None:
         raise SolverInputError("start is not taken by method 'fast'; valid: method newton or lbfgs")
     if U.family == "linear":
@@ -520,7 +526,7 @@ def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, sta
         if free is not None and need > free:
             raise SolverInputError(f"n = {n} needs about {need / 2**30:.3g} GiB for method 'fast', more "
                                    f"than the {free / 2**30:.3g} GiB available; valid: a smaller n")
-    out = solve_newton_cg(U, int(n), tol=tol, max_iter=max_iter or 50, progress=progress)
+    out = solve_newton_cg(U, int(n), tol=float(tol), max_iter=max_iter or 50, progress=progress)
     status = (f"converged (levels n = {', '.join(map(str, out.levels))}, the first dense; "
               f"{out.total_iterations} Newton-CG steps, CG iterations on the last level "
               f"{list(out.cg_iterations)}; fast certificate: summation error {out.summation_error:.2g} "

@@ -109,3 +109,14 @@ def test_benchmark_writes_json_and_png(tmp_path):
     assert (tmp_path / data["json"].split("/")[-1]).exists() and data["png"].endswith(".png")
     with pytest.raises(ValueError, match="methods"):
         run_large(["log"], [64], out=tmp_path, methods=("fastest",), progress=False)
+
+
+def test_solve_method_fast_returns_a_certified_solution():
+    sol = solve("power:0.5", 500, method="fast")
+    dense = solve("power:0.5", 500)
+    assert sol.method == "fast" and sol.kkt_residual <= 1e-9 and "summation error" in sol.status
+    assert np.max(np.abs(sol.rewards - dense.rewards)) <= 1e-10
+    with pytest.raises(ValueError, match="linear"):
+        solve("linear", 10, method="fast")
+    with pytest.raises(ValueError, match="tol"):
+        solve("log", 10, method="fast", tol=0.0)
