@@ -55,11 +55,14 @@ Derivation (every step is used by :func:`error_bound`)
    where r_k >= 1/2 and x_k = r_k elsewhere (the point the gaps of :mod:`theory.objective`
    describe), with x_1 set to 1 and x_n to 0; then max |r - r*| <= max |r - x| + (*), the
    first term computed exactly. Rewards out of order or outside [0, 1] are first sorted
-   and clipped (any feasible x serves the triangle inequality).
+   and clipped (any feasible x serves the triangle inequality). Where U'(0+) is finite
+   (log-sigmoid) the optimum has tied end blocks, which an interior-point answer carries
+   as 1 - 1e-12; x with those rewards set to exactly 1 or 0 (``SNAP``) is tried as well,
+   and the smallest of the proven bounds is returned.
 5. Rounding. The gradient at x is computed pair by pair in float64 and summed pairwise; the
    bound adds, per reward k, e_k = gamma_{ceil(log2 n)} sum_j |t_kj| + sum_j rel_kj |t_kj|
    (t_kj = U'(computed gap)), where rel_kj covers (i) evaluating U' (``EVAL_ULPS`` ulps,
-   times 1 + E (1 + |log gap|) for a rounded argument or exponent, see
+   times 1 + E + A |log gap| / 2 for a rounded argument or exponent, see
    :func:`eval_relative_error`; checked against mpmath by the tests) and (ii) the computed gap's own error Delta (one rounding, plus |r_k - x_k| for a
    pair across 1/2), through the elasticity E = sup_{(0,1]} -x U''(x) / U'(x) (derived
    symbolically): |log U'(d) - log U'(d^)| <= E |log(d / d^)|. Then rho_k lies in
@@ -98,6 +101,10 @@ _U = 2.0**-53
 EVAL_ULPS = 16
 #: Entries of one block of pairs held at once (several float64 arrays of this size).
 CHUNK_ELEMENTS = 2**20
+#: Thresholds at which rewards within tau of 1 or 0 are tried as exact end blocks (only
+#: where U'(0+) is finite, the only case with tied optimal rewards): an interior-point
+#: answer carries its blocks as 1 - 1e-12 rather than 1.
+SNAP = (1e-13, 1e-11, 1e-9, 1e-7)
 #: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
 _MAXNORM = math.sqrt(1.5)
 
@@ -138,19 +145,20 @@ def _none(reason: str, n: int, mu=None) -> ErrorBound:
 
 @functools.lru_cache(maxsize=64)
 def _constants(U: Utility):
-    """(mu, mu_low, E, reason): the strong-concavity constant mu = inf_{(0,1]} -U'' (and
-    mu_low, rounded down), the elasticity bound E = sup_{(0,1]} -x U''/U' (rounded up);
-    reason is "" or why there is none."""
+    """(mu, mu_low, E, A, reason): the strong-concavity constant mu = inf_{(0,1]} -U'' (and
+    mu_low, rounded down), the elasticity bound E = sup_{(0,1]} -x U''/U' (rounded up), the
+    largest inexact exponent A of U' (see :func:`eval_relative_error`); reason is "" or why
+    there is none."""
     mu = float(U.strong_concavity)
     status = getattr(U, "property_status", {}).get("strong_concavity", "proved")
     if not mu > 0.0:
-        return None, None, None, (f'{U.spec} is not strongly concave on (0, 1] (inf -U" = 0): '
+        return None, None, None, None, (f'{U.spec} is not strongly concave on (0, 1] (inf -U" = 0): '
                             "no error bound")
     if status != "proved":
-        return None, None, None, (f"{U.spec}: strong concavity mu = {mu:.6g} was {status}; "
+        return None, None, None, None, (f"{U.spec}: strong concavity mu = {mu:.6g} was {status}; "
                             "a proven bound needs a proved mu")
     if not U.increasing:
-        return None, None, None, f"{U.spec} is not increasing on (0, 1]: no error bound"
+        return None, None, None, None, f"{U.spec} is not increasing on (0, 1]: no error bound"
     elasticity = sp.simplify(-_x * U.d2expr / U.dexpr)
     slope = sp.simplify(sp.diff(elasticity, _x))
     if slope.is_nonnegative:
@@ -164,9 +172,16 @@ def _constants(U: Utility):
     except (TypeError, ValueError):
         E = math.nan
     if not (math.isfinite(E) and E >= 0.0):
-        return None, None, None, (f"{U.spec}: cannot bound the elasticity -x U''/U' on (0, 1], "
+        return None, None, None, None, (f"{U.spec}: cannot bound the elasticity -x U''/U' on (0, 1], "
                             "needed for the gradient's rounding error")
-    return mu, mu * (1.0 - 4 * _U), E * (1.0 + 4 * _U) + 4 * _U, ""
+    A = 0.0
+    for power in U.dexpr.atoms(sp.Pow):
+        a = power.exp
+        if not a.is_Number:
+            A = max(A, 1.0 + E)  # not one of the families: a generous allowance
+        elif sp.Rational(float(a)) != a:
+            A = max(A, abs(float(a)))
+    return mu, mu * (1.0 - 4 * _U), E * (1.0 + 4 * _U) + 4 * _U, A, ""
 
 
 def _exact(v) -> Fraction:
@@ -190,15 +205,13 @@ def _ordered(r: np.ndarray, q: np.ndarray) -> bool:
     return 0 <= last and first <= 1
 
 
-def _analysis_point(r: np.ndarray, q: np.ndarray):
-    """The point x of step 4, as (rx, qx, top, eta, offset): x_k = 1 - qx_k where top,
-    else rx_k; x_1 = 1, x_n = 0; eta_k = |rx_k - x_k| (rounded up), used for the gaps
-    across 1/2; offset = max_k |r_k - x_k| (exact, rounded up). None when no such x is found.
+def _feasible_point(r: np.ndarray, q: np.ndarray):
+    """The point x of step 4 as (rx, qx): x_k = 1 - qx_k where rx_k >= 1/2, else rx_k;
+    feasible, with x_1 = 1 and x_n = 0. None when no such x is found.
 
     A feasible input keeps its values. An infeasible one (out of order, or outside [0, 1])
     is sorted and clipped first: any feasible x is valid for the triangle inequality
     |r - r*| <= |r - x| + |x - r*|; the offset then includes the repair."""
-    n = r.size
     rx, qx = r.copy(), q.copy()
     if not _ordered(r, q):
         exact = [1 - _exact(b) if a >= 0.5 else _exact(a) for a, b in zip(r, q)]
@@ -208,10 +221,34 @@ def _analysis_point(r: np.ndarray, q: np.ndarray):
     # x_1 := 1 and x_n := 0 (step 4): a feasible move, since x is ordered.
     rx[0], qx[0] = 1.0, 0.0
     rx[-1], qx[-1] = 0.0, 1.0
-    if not _ordered(rx, qx):  # pragma: no cover - rounding p to float64 cannot unorder it
-        return None
+    # Where x_k = 1 - q_k, the gaps across 1/2 use rx_k = fl(1 - q_k): within 2^-54 of x_k
+    # and never above 1 (the user's r_k enters only the offset).
     top = rx >= 0.5
-    eta = np.zeros(n)
+    rx[top] = 1.0 - qx[top]
+    if not _ordered(rx, qx):  # pragma: no cover - rounding to float64 cannot unorder x
+        return None
+    return rx, qx
+
+
+def _snapped(rx: np.ndarray, qx: np.ndarray, tau: float):
+    """x with the rewards within tau of 1 set to 1 and those within tau of 0 set to 0 (a
+    nearly tied end block made exact), or None when nothing moves."""
+    top = rx >= 0.5
+    up = top & (qx > 0.0) & (qx < tau)
+    down = ~top & (rx > 0.0) & (rx < tau)
+    if not (up.any() or down.any()):
+        return None
+    rx, qx = rx.copy(), qx.copy()
+    rx[up], qx[up] = 1.0, 0.0
+    rx[down], qx[down] = 0.0, 1.0
+    return rx, qx
+
+
+def _offsets(r: np.ndarray, rx: np.ndarray, qx: np.ndarray):
+    """(top, eta, offset) for the point x of (rx, qx): eta_k = |rx_k - x_k| (rounded up),
+    used for the gaps across 1/2, and offset = max_k |r_k - x_k| (exact, rounded up)."""
+    top = rx >= 0.5
+    eta = np.zeros(r.size)
     offset = Fraction(0)
     for k in np.flatnonzero(top | (rx != r)):
         xk = 1 - _exact(qx[k]) if top[k] else _exact(rx[k])
@@ -220,7 +257,7 @@ def _analysis_point(r: np.ndarray, q: np.ndarray):
             eta[k] = math.nextafter(float(gap), math.inf) if gap else 0.0
         offset = max(offset, abs(_exact(r[k]) - xk))
     offset = math.nextafter(float(offset), math.inf) if offset else 0.0
-    return rx, qx, top, eta, offset
+    return top, eta, offset
 
 
 def _trivial(r: np.ndarray) -> float:
@@ -238,18 +275,23 @@ def _pairwise_row_sums(F: np.ndarray) -> np.ndarray:
     return F[:, 0]
 
 
-def eval_relative_error(d, E: float):
+def eval_relative_error(d, E: float, A: float):
     """The relative error allowed for one numpy evaluation of U' at the gap d (elementwise):
-    EVAL_ULPS ulps times 1 + E (1 + |log d|). E (the elasticity bound) scales the error of a
-    rounded argument (x / s in log-sigmoid) and of a rounded exponent (x^(g - 1) with g - 1
-    rounded to float64: relative error |g - 1| u |log d|). An exact tie (d = 0) has no log."""
+
+        EVAL_ULPS u (1 + E + A |log d| / 2).
+
+    E (the elasticity bound) scales the error of a rounded argument (x / s in log-sigmoid:
+    relative error about E u); A is the largest |a| over the exponents a of U' that float64
+    does not hold exactly (x^(-7/10) for power:0.3; 0 for power:0.5, log, neg-power:1),
+    whose rounding costs a relative |a| u |log d| (then allowed 8 times over). An exact tie
+    (d = 0) has no log."""
     d = np.asarray(d, dtype=float)
     with np.errstate(divide="ignore"):
         logd = np.where(d > 0.0, np.abs(np.log(np.where(d > 0.0, d, 1.0))), 0.0)
-    return EVAL_ULPS * _U * (1.0 + E * (1.0 + logd))
+    return EVAL_ULPS * _U * (1.0 + E + 0.5 * A * logd)
 
 
-def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, chunk_elements: int):
+def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int):
     """(g^, e): the computed gradient of S at x and a bound on its error, per reward;
     None, None when a term is not finite."""
     n = rx.size
@@ -276,9 +318,8 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, chunk_elements:
         if not np.all(np.isfinite(t)):
             return None, None
         t[diag] = 0.0
-        A = np.abs(t)
-        eps = eval_relative_error(d, E)  # (i) evaluation of U'
-
+        size = np.abs(t)
+        eps = eval_relative_error(d, E, A)  # (i) evaluation of U'
         # (ii) the gap's error Delta, through |log U'(d) - log U'(d^)| <= E |log(d / d^)|.
         delta = _U / (1 - _U) * d + eta_pair * (1 + _U)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -291,8 +332,8 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, chunk_elements:
         rel[diag] = 0.0
         np.negative(t, out=t, where=~later)
         g[a:a + rows.shape[0]] = _pairwise_row_sums(t)
-        absum = A.sum(axis=1)
-        relsum = (A * rel).sum(axis=1)
+        absum = size.sum(axis=1)
+        relsum = (size * rel).sum(axis=1)
         err[a:a + rows.shape[0]] = gamma_sum * absum + relsum
     err *= 1.0 + 4 * (n + 8) * _U
     return g, err
@@ -354,18 +395,36 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
         raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(q))):
         return _none("rewards or complement are not finite", n)
-    mu, mu_low, E, reason = _constants(U)
+    mu, mu_low, E, A, reason = _constants(U)
     if mu is None:
         return _none(reason, n)
-    point = _analysis_point(r, q)
-    if point is None:  # pragma: no cover - see _analysis_point
+    point = _feasible_point(r, q)
+    if point is None:  # pragma: no cover - see _feasible_point
         return _none("no feasible point near the rewards was found", n, mu)
-    rx, qx, top, eta, offset = point
+    best = _certify(U, r, *point, mu, mu_low, E, A, chunk_elements)
+    if U.dU0 is not None:  # U'(0+) finite: end blocks of ties; try them made exact
+        tried = set()
+        for tau in SNAP:
+            snapped = _snapped(*point, tau)
+            if snapped is None or snapped[0].tobytes() in tried:
+                continue
+            tried.add(snapped[0].tobytes())
+            other = _certify(U, r, *snapped, mu, mu_low, E, A, chunk_elements)
+            if other.value is not None and (best.value is None or other.value < best.value):
+                best = other
+    return best
+
+
+def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float,
+             chunk_elements: int):
+    """The bound (*) at the feasible point x of (rx, qx), plus max |r - x|."""
+    n = r.size
+    top, eta, offset = _offsets(r, rx, qx)
     if n == 2:
         value = min(_trivial(r), offset)
         return ErrorBound(value=value, reason="", mu=mu, projected_gradient=0.0, n=n,
                           rounding=0.0, offset=offset)
-    g, e = _gradient_with_error(U, rx, qx, top, eta, E, chunk_elements)
+    g, e = _gradient_with_error(U, rx, qx, top, eta, E, A, chunk_elements)
     if g is None:
         return _none(f"{U.spec}: the gradient at the rewards is not finite or a gap is below "
                      "what float64 resolves (a tie where U'(0+) is infinite?)", n, mu)
