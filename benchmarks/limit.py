@@ -34,6 +34,7 @@ def run_limit_benchmark(*, utilities=UTILITIES, grids=GRIDS, progress: bool = Tr
     from rcollapse.benchmarks.provenance import provenance
     from rcollapse.solvers import solve_limit
 
+    measured = provenance()  # the code as it is when the measurement starts
     rows = []
     bar = tqdm(total=len(utilities) * len(grids), disable=not progress, desc="bench limit",
                unit="run", file=sys.stderr)
@@ -51,7 +52,7 @@ def run_limit_benchmark(*, utilities=UTILITIES, grids=GRIDS, progress: bool = Tr
                              "error": f"{type(err).__name__}: {str(err).splitlines()[0]}"})
             bar.update(1)
     bar.close()
-    return {"rows": rows, "provenance": provenance(),
+    return {"rows": rows, "provenance": measured,
             "settings": {"utilities": list(utilities), "grids": list(grids)}}
 
 

@@ -64,7 +64,7 @@ def provenance(*, root: str | os.PathLike | None = None, paths=MEASURED_PATHS) -
 
     return {
         "git": {"commit": commit, "dirty": bool(status) if status is not None else None,
-                "dirty_paths": status.splitlines() if status else []},
+                "dirty_paths": [line.strip() for line in status.splitlines()] if status else []},
         "measured_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),

@@ -37,7 +37,7 @@ def _short(commit) -> str:
     return (commit or "unknown")[:10]
 
 
-def provenance_line(data: dict) -> str:
+def provenance_line(data: dict, *, with_command: bool = True) -> str:
     """Where and when a results file was measured, in one sentence."""
     p = data.get("provenance", {})
     machine, threads, git = p.get("machine", {}), p.get("threads", {}), p.get("git", {})
@@ -45,7 +45,7 @@ def provenance_line(data: dict) -> str:
     thread_text = ", ".join(f"{k.split('_')[0]}={v}" for k, v in threads.items()
                             if k.endswith("_NUM_THREADS") and v is not None) or "threads unset"
     dirty = " with uncommitted changes" if git.get("dirty") else ""
-    command = data.get("command")
+    command = data.get("command") if with_command else None
     return (f"Measured{f' by `{command}`' if command else ''} at commit {_short(git.get('commit'))}{dirty}, "
             f"{p.get('measured_utc', '?')}, on {machine.get('cpus', '?')} CPUs "
             f"({machine.get('processor', '?')}, load average {load[0] if load else '?'} at the start; "
@@ -101,7 +101,7 @@ def _verify(data: dict) -> str:
         f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['ERROR']} ERROR"
     ns = ", ".join(map(str, config.get("ns", [])))
     return (f"`{data.get('command', 'rcollapse verify')}` ran {total} checks in {data['seconds']:.1f} s "
-            f"(n = {ns}), {verdict}. " + provenance_line(data))
+            f"(n = {ns}), {verdict}. " + provenance_line(data, with_command=False))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,10 @@ def run_benchmark(*, sizes=SIZES, methods=METHODS, utilities=UTILITIES, budget: 
     {...}, "settings": {...}}``. Nothing is written here."""
     from tqdm import tqdm
 
+    from rcollapse.benchmarks.provenance import provenance
+
     sizes = [n for n in sizes if max_n is None or n <= max_n]
+    measured = provenance()  # the code as it is when the measurement starts
     started = _dt.datetime.now(_dt.timezone.utc)
     rows = []
     bar = tqdm(total=len(sizes) * len(methods) * len(utilities), disable=not progress,
@@ -143,11 +146,9 @@ def run_benchmark(*, sizes=SIZES, methods=METHODS, utilities=UTILITIES, budget: 
                     bar.update(len(sizes) - i - 1)
                     break
     bar.close()
-    from rcollapse.benchmarks.provenance import provenance
-
     return {
         "rows": rows,
-        "provenance": provenance(),
+        "provenance": measured,
         "settings": {"sizes": list(sizes), "methods": list(methods), "utilities": list(utilities),
                      "budget_s": budget, "hard_limit_s": hard_factor * budget, "max_n": max_n,
                      "tol": tol},

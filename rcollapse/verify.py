@@ -12,6 +12,13 @@ Status: ``PASS`` or ``FAIL`` by the stated tolerance; ``ERROR`` when a check cou
 Tolerances are fixed here, before the run, and printed with every row. Convergence
 checks ask two things: the distance falls strictly as n grows, and it is below a bound
 c n^-alpha (log n)^k at the largest n, whose rate the row states.
+
+Nothing a solver says about itself is trusted: the KKT certificate of every optimum a
+check reads is recomputed here on the returned vector (:func:`recomputed_certificate`,
+primal feasibility included) and must meet :data:`CERTIFICATE_TOL`; KS and W1 must obey
+W1 <= KS; the log-sigmoid atom mass is pinned by two independent methods to 1e-5.
+``tests/test_verify.py`` breaks one input at a time (the log-sigmoid kernel, the KS
+distance, Newton's rewards, U) and sees the row that reads it FAIL.
 """
 
 from __future__ import annotations

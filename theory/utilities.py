@@ -194,6 +194,16 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+#: Derivatives with more operations than this are kept as sympy differentiates them:
+#: simplify costs seconds on a composed user expression and changes no value.
+SIMPLIFY_MAX_OPS = 15
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """sp.simplify(expr) when expr is small (every family's derivatives are), else expr."""
+    return sp.simplify(expr) if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS else expr
+
+
 def _fmt_number(value: float) -> str:
     """The shortest text that reads back as the same float: 0.5, 1, 0.001."""
     text = repr(float(value))
@@ -248,13 +258,13 @@ class Utility:
     # ---- symbolic derivatives --------------------------------------------------------
     @functools.cached_property
     def dexpr(self) -> sp.Expr:
-        """U'(x), symbolically."""
-        return sp.simplify(sp.diff(self.expr, x))
+        """U'(x), symbolically (simplified when that is cheap: see :func:`_tidy`)."""
+        return _tidy(sp.diff(self.expr, x))
 
     @functools.cached_property
     def d2expr(self) -> sp.Expr:
         """U''(x), symbolically."""
-        return sp.simplify(sp.diff(self.expr, x, 2))
+        return _tidy(sp.diff(self.dexpr, x))
 
     # ---- numpy forms -----------------------------------------------------------------
     @staticmethod
@@ -442,6 +452,45 @@ def _mp_values(expr: sp.Expr, points) -> list:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _np_function(expr: sp.Expr):
+    f = sp.lambdify(x, expr, modules=_NUMPY_MODULES)
+    if expr.has(x):
+        return f
+    value = complex(expr)
+    return lambda t: np.full(np.shape(t), value.real if value.imag == 0 else np.nan)
+
+
+def _grid_values(expr: sp.Expr, points) -> list:
+    """expr at the points: float64 (numpy, vectorized) where that is trustworthy, else
+    30-digit mpmath (:func:`_mp_values`): where float64 is not finite (overflow, or not
+    real) or too small to carry its sign (underflow; below 1e-9 of the largest value).
+    None where expr is not a finite real number."""
+    pts = np.asarray(points, dtype=float)
+
+    def evaluate(e):
+        with np.errstate(all="ignore"):
+            try:
+                v = np.asarray(_np_function(e)(pts), dtype=complex)
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError):  # pragma: no cover
+                v = np.full(pts.shape, np.nan, dtype=complex)
+        v = np.broadcast_to(v, pts.shape)
+        return np.where(np.abs(v.imag) == 0, v.real, np.nan)
+
+    real = evaluate(expr)
+    # The rounding error of a sum is relative to its terms: the local scale is sum |term|.
+    terms = sp.Add.make_args(expr)
+    scale = np.abs(real) if len(terms) == 1 else sum(np.abs(evaluate(t)) for t in terms)
+    with np.errstate(invalid="ignore"):
+        doubtful = ~np.isfinite(real) | ~np.isfinite(scale) | (np.abs(real) <= 1e-9 * scale) | (scale < 1e-280)
+    out = [float(r) for r in real]
+    idx = np.flatnonzero(doubtful)
+    if idx.size:
+        for i, value in zip(idx, _mp_values(expr, pts[idx])):
+            out[i] = value
+    return out
+
+
 def _numeric_limit_at_zero(expr: sp.Expr) -> float | None:
     """lim_{x -> 0+} expr from its values at 1e-30, 1e-60, 1e-90 (None: it grows without
     bound); used only when sympy's limit gives no answer."""
@@ -479,7 +528,7 @@ def _sign_on_unit(expr: sp.Expr, sign: int, what: str, *, strict: bool):
         return False, "proved", f"{what}(1) = {sign * float(at_one):.6g} {wrong}", "sign"
     if at_one is not None and _proved_positive(e):
         return True, "proved", None, None
-    values = _mp_values(e, CHECK_POINTS)
+    values = _grid_values(e, CHECK_POINTS)
     zero_run = False
     for p, v in zip(CHECK_POINTS, values):
         if v is None:
@@ -507,7 +556,7 @@ def _derive_properties(U: "Utility") -> dict:
         mu = max(_to_float(mu_expr), 0.0) if strongly else 0.0
         mu_status = "proved"
     else:
-        values = [v for v in _mp_values(-U.d2expr, CHECK_POINTS) if v is not None]
+        values = [v for v in _grid_values(-U.d2expr, CHECK_POINTS) if v is not None]
         try:
             at_zero = sp.limit(-U.d2expr.rewrite(sp.exp), x, 0, "+")
             at_zero = None if at_zero.is_infinite else (at_zero if at_zero.is_real else _numeric_limit_at_zero(-U.d2expr))
@@ -696,19 +745,25 @@ def parse_expression(text: str) -> sp.Expr:
 
 def _expression_utility(expr: sp.Expr, shown: str) -> "Utility":
     """A Utility from a user's sympy expression: x only, real, increasing and strictly
-    concave on (0, 1] (refused with one line naming the property and a point otherwise)."""
+    concave on (0, 1] (refused with one line naming the property and a point otherwise).
+    Cached by expression: establishing the properties costs sympy and mpmath time."""
     other = {s for s in expr.free_symbols if s.name != "x"}
     if other:
         names = ", ".join(sorted(s.name for s in other))
         raise UtilityError(f"{shown}: symbols other than x ({names}); valid: an expression in x only")
     expr = expr.subs({s: x for s in expr.free_symbols})  # the user's Symbol("x") -> ours
-    if not expr.has(x):
-        raise UtilityError(f"{shown}: U = {expr} does not depend on x")
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise UtilityError(f"{shown}: U = {_one_line(str(expr))} is not finite")
+    if not expr.has(x):
+        raise UtilityError(f"{shown}: U = {expr} does not depend on x")
+    return _checked_expression_utility(expr)
+
+
+@functools.lru_cache(maxsize=512)
+def _checked_expression_utility(expr: sp.Expr) -> "Utility":
     U = Utility("expr", None, expr)
     shown_spec = _one_line(U.spec, 80)
-    values = _mp_values(expr, CHECK_POINTS)
+    values = _grid_values(expr, CHECK_POINTS)
     bad = next((p for p, v in zip(CHECK_POINTS, values) if v is None), None)
     if bad is not None:
         raise UtilityError(f"{shown_spec}: U({bad:.6g}) is not a finite real number; valid: U real on (0, 1]")

@@ -78,6 +78,7 @@ def run(args) -> int:
         from rcollapse.benchmarks.readme import check_record_paths
 
         root = check_record_paths("verify")
+    measured = provenance()  # the code as it is when the checks start
     bar, step = _progress_bar(len(selected))
     t0 = time.perf_counter()
     try:
@@ -92,7 +93,7 @@ def run(args) -> int:
     print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
           f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns))})")
     report = V.report(rows, config, seconds)
-    report["provenance"] = provenance()
+    report["provenance"] = measured
     report["command"] = "rcollapse verify" + (" --full" if args.full else "") \
         + ("" if args.only is None else " --only " + " ".join(args.only))
     write_json(out, plain(report))
