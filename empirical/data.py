@@ -51,6 +51,7 @@ __all__ = [
     "build_length_dataset",
     "load_jsonl",
     "split_examples",
+    "user_style_sample",
     "write_jsonl",
 ]
 
@@ -317,6 +318,31 @@ def split_examples(examples, *, test_fraction: float = 0.1, seed: int = 0):
     test = sorted(order[:n_test].tolist())
     test_set = set(test)
     return [examples[i] for i in range(m) if i not in test_set], [examples[i] for i in test]
+
+
+def user_style_sample(examples, *, seed: int, pair_fraction: float = 0.2,
+                      min_n: int = 3) -> list[dict]:
+    """JSONL objects in the forms users bring, made from ranked examples: a fraction
+    ``pair_fraction`` become TRL pairs (the best and a random worse completion), the rest
+    rankings of a random subset of min_n..n completions kept in rank order (so n varies).
+    Each keeps its ``type``. Used for the committed test fixture and the JSONL runs."""
+    rng = np.random.default_rng([int(seed), 11])
+    out = []
+    for ex in examples:
+        if rng.random() < pair_fraction:
+            j = int(rng.integers(1, ex.n))
+            obj = {"prompt": ex.prompt, "chosen": ex.completions[0],
+                   "rejected": ex.completions[j]}
+        else:
+            k = int(rng.integers(min_n, ex.n + 1))
+            keep = sorted(rng.choice(ex.n, size=k, replace=False).tolist())
+            obj = {"prompt": ex.prompt, "completions": [ex.completions[i] for i in keep]}
+            if ex.true_rewards is not None:
+                obj["true_rewards"] = [ex.true_rewards[i] for i in keep]
+        if ex.prompt_type is not None:
+            obj["type"] = ex.prompt_type
+        out.append(obj)
+    return out
 
 
 def examples_to_json(examples) -> list[dict]:

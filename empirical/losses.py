@@ -112,10 +112,18 @@ def _utility(spec: str) -> Utility:
 
 @functools.lru_cache(maxsize=None)
 def reference_optimum(spec: str, n: int):
-    """The optimum of problem (5) for U at n, from ``rcollapse.solvers.solve`` (cached)."""
-    from rcollapse.solvers import solve
+    """The optimum of problem (5) for U at n, from ``rcollapse.solvers.solve`` (cached):
+    Newton's method, then CVXPY and L-BFGS-B if it does not reach its certificate."""
+    from rcollapse.solvers import ConvergenceError, solve
 
-    return solve(_utility(spec), int(n))
+    errors = []
+    for method in ("newton", "cvxpy", "lbfgs"):
+        try:
+            return solve(_utility(spec), int(n), method=method)
+        except ConvergenceError as err:
+            errors.append(str(err).splitlines()[0])
+    raise ConvergenceError(f"no solver reached the optimum of (5) for {spec} at n = {n}: "
+                           + "; ".join(errors))
 
 
 @functools.lru_cache(maxsize=None)

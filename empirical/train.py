@@ -64,7 +64,7 @@ class TrainConfig:
     data: str | None = None  # a JSONL of rankings / TRL pairs; None: the built-in data
     test_data: str | None = None  # held-out JSONL; None: 10% of --data, or built-in test
     center_coefficient: float = 0.0  # --loss bt: TRL's center_rewards_coefficient
-    scheduler: str = "constant"  # a transformers lr_scheduler_type
+    scheduler: str = "linear"  # a transformers lr_scheduler_type (linear decay to 0)
     warmup_steps: int = 0  # linear warmup steps
     weight_decay: float = 0.0  # AdamW weight decay
     max_length: int = 256  # tokens per (prompt, completion)
@@ -116,6 +116,9 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} {v}: no such file")
         if self.test_data is not None and self.data is None:
             raise ValueError("--test-data needs --data")
+        from rcollapse.empirical.model import resolve_backbone
+
+        resolve_backbone(self.backbone)  # a missing model directory, refused now
         return self
 
     @classmethod

@@ -41,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, help="fixes data, initialization and order (0)")
     parser.add_argument("--center-coefficient", type=float,
                         help="--loss bt: TRL's center_rewards_coefficient (0)")
-    parser.add_argument("--scheduler", help="learning-rate schedule (constant, linear, cosine, ...)")
+    parser.add_argument("--scheduler", help="learning-rate schedule (linear (default), constant, cosine, ...)")
     parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (0)")
     parser.add_argument("--max-length", type=int, help="tokens per (prompt, completion) (256)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto: CUDA when present")

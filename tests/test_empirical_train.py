@@ -1,0 +1,236 @@
+"""Training reward models: the losses, the floor rule, and small runs that must collapse."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("dictionary")
+
+from rcollapse.empirical.losses import (bt_loss, dial_utility, floor_for,  # noqa: E402
+                                        plackett_luce_loss, prompt_utility, reference_optimum,
+                                        utility_loss)
+from rcollapse.empirical.random_features import continued_utility, overall_utility  # noqa: E402
+from rcollapse.empirical.train import METRIC_KEYS, TrainConfig, train  # noqa: E402
+from rcollapse.theory.utilities import parse_utility  # noqa: E402
+
+FIXTURE = Path(__file__).parent / "fixtures" / "user_rankings.jsonl"
+SPECS = ["log-sigmoid:0.25", "log", "neg-power:1", "linear"]
+
+
+# ---- losses ----------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", SPECS + ["power:0.5"])
+def test_utility_loss_is_minus_the_overall_utility_with_the_one_floor_rule(spec):
+    rng = np.random.default_rng(0)
+    sizes = [8, 3, 8]
+    z = rng.normal(scale=2.0, size=sum(sizes))
+    z[3] = z[2] + 1.0  # a mis-ordered pair: U continued below the floor
+    loss = utility_loss(torch.tensor(z, requires_grad=True), sizes, [spec] * 3)
+    U = parse_utility(spec)
+    r = 1 / (1 + np.exp(-z))
+    expected, k = 0.0, 0
+    for n in sizes:
+        expected += overall_utility(r[None, k:k + n], [U], np.zeros(1, int), floor=floor_for(spec, n))
+        k += n
+    assert float(loss.detach()) == pytest.approx(-expected / 3, rel=1e-9, abs=1e-9)
+    loss.backward()
+
+
+def test_torch_and_numpy_continuations_agree_with_a_finite_gradient():
+    U = parse_utility("neg-power:1")
+    t = torch.tensor([-0.5, 0.0, 0.001, 0.5], dtype=torch.float64, requires_grad=True)
+    value = continued_utility(U, t, floor=0.01)
+    assert np.allclose(value.detach().numpy(), continued_utility(U, t.detach().numpy(), floor=0.01))
+    value.sum().backward()
+    assert torch.isfinite(t.grad).all()
+    assert t.grad[:3].tolist() == pytest.approx([1e4] * 3)  # U'(floor) = 1 / floor^2
+
+
+@pytest.mark.parametrize("spec, n", [(s, n) for s in SPECS + ["power:0.5", "power:0.9", "neg-power:0.5"]
+                                     for n in (2, 3, 5, 8)])
+def test_the_reference_is_the_optimum_of_exactly_the_function_trained(spec, n):
+    """Every gap of r* lies above the floor, so r* satisfies the KKT conditions of the
+    continued problem: it is its optimum."""
+    floor = floor_for(spec, n)
+    r = reference_optimum(spec, n).rewards
+    if parse_utility(spec).dU0 is None:
+        assert np.min(r[:-1] - r[1:]) > floor > 0
+    else:
+        assert floor == 0.0  # used as it is
+
+
+def test_bt_and_plackett_luce_match_their_formulas():
+    z = torch.tensor([1.0, 0.2, -0.4, 3.0, 1.0])
+    sizes = [3, 2]
+    pairs = [(1.0, 0.2), (1.0, -0.4), (0.2, -0.4), (3.0, 1.0)]
+    bt = np.mean([math.log1p(math.exp(-(a - b))) for a, b in pairs])
+    assert float(bt_loss(z, sizes)) == pytest.approx(bt, rel=1e-6)
+    center = np.mean([(a + b) ** 2 for a, b in pairs])
+    assert float(bt_loss(z, sizes, center_coefficient=0.01)) == pytest.approx(bt + 0.01 * center, rel=1e-6)
+
+    def pl(v):
+        return -sum(v[i] - math.log(sum(math.exp(x) for x in v[i:])) for i in range(len(v) - 1))
+    assert float(plackett_luce_loss(z, sizes)) == pytest.approx((pl([1.0, 0.2, -0.4]) + pl([3.0, 1.0])) / 2,
+                                                                rel=1e-6)
+
+
+def test_prompt_aware_rules():
+    from rcollapse.empirical.data import RankingExample
+
+    ex = lambda **kw: RankingExample("p", ["a", "b"], **kw)  # noqa: E731
+    assert prompt_utility(ex(prompt_type="open"), "prompt-aware") == "neg-power:1"
+    assert prompt_utility(ex(prompt_type="closed"), "prompt-aware") == "linear"
+    assert prompt_utility(ex(open_endedness=0.0), "prompt-aware-dial") == "log"
+    assert prompt_utility(ex(prompt_type="open"), "prompt-aware-dial") == "neg-power:1"
+    with pytest.raises(ValueError, match="needs each prompt's 'type'"):
+        prompt_utility(ex(), "prompt-aware")
+    # the dial's Beta(a, a) targets: a = 0.25 -> x^0.5, a = 0.75 -> -x^-0.5
+    assert [dial_utility(s) for s in (-0.5, 0.5)] == ["power:0.5", "neg-power:0.5"]
+    with pytest.raises(ValueError, match="open-endedness 2"):
+        dial_utility(2)
+
+
+# ---- runs ------------------------------------------------------------------------------
+TINY = dict(backbone="tiny", prompts=8, test_prompts=4, batch=4, lr=3e-3, scheduler="linear",
+            epochs=40, eval_every=80, seed=1)
+
+
+def _summary(run):
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_fixed_utility_collapses_to_its_optimum(tmp_path, spec):
+    """Theorem 1: every training prompt, open or closed, ends at the optimum of (5)."""
+    run = train(TrainConfig(utility=spec, **TINY), tmp_path / "run")
+    s = _summary(run)
+    assert s["w1_to_optimum_open_train"] <= 0.05
+    assert s["w1_to_optimum_closed_train"] <= 0.05
+    assert s["accuracy_train"] >= 0.9
+
+
+def test_prompt_aware_keeps_the_types_apart(tmp_path):
+    """Section 3.2: open-ended prompts near -1/x's optimum, closed-ended near x's."""
+    run = train(TrainConfig(utility="prompt-aware", **TINY), tmp_path / "run")
+    s = _summary(run)
+    assert s["w1_open_vs_closed_train"] >= 0.15
+    assert s["w1_to_optimum_open_train"] <= 0.05
+    assert s["w1_to_optimum_closed_train"] <= 0.05
+
+
+def test_run_directory_contents(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    cfg = TrainConfig(utility="log", backbone="tiny", prompts=4, test_prompts=2, batch=2,
+                      epochs=2, eval_every=2, seed=0)
+    run = train(cfg, tmp_path / "run")
+    assert json.loads((run / "config.json").read_text())["utility"] == "log"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    for key in METRIC_KEYS + ("profile_open_train", "profile_closed_test", "optimum_open",
+                              "optimum_closed"):
+        assert key in rows[-1], key
+    summary = _summary(run)
+    assert set(METRIC_KEYS) <= set(summary) and summary["seconds"] > 0
+    records = [json.loads(line) for line in (run / "rewards.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["split"]) for r in records] == [(2, "train"), (2, "test"), (4, "train"), (4, "test")]
+    assert len(records[-1]["sorted_rewards"]) == 2 and len(records[-1]["prompt_type"]) == 2
+    assert (run / "model" / "model.safetensors").is_file()
+    assert any((run / "checkpoints").glob("checkpoint-*/model.safetensors"))
+    assert (run / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    model = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    assert model.config.num_labels == 1
+    with pytest.raises(ValueError, match="already exists"):
+        train(cfg, run)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_reaches_the_uninterrupted_metrics(tmp_path):
+    from transformers import TrainerCallback
+
+    class KillAfter(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == 4:
+                raise _Killed
+
+    cfg = dict(utility="neg-power:1", backbone="tiny", prompts=4, test_prompts=2, batch=2,
+               epochs=4, eval_every=2, lr=3e-3, seed=3)
+    whole = train(TrainConfig(**cfg), tmp_path / "whole")
+    with pytest.raises(_Killed):
+        train(TrainConfig(**cfg), tmp_path / "killed", callbacks=[KillAfter()])
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    resumed = train(None, tmp_path / "killed", resume=True)
+    a, b = _summary(whole), _summary(resumed)
+    assert b["resumed"] and a["step"] == b["step"] == 8
+    for key in METRIC_KEYS[1:]:
+        assert b[key] == pytest.approx(a[key], abs=1e-6), key
+    rows = lambda run: [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [r["step"] for r in rows(resumed)] == [2, 4, 6, 8]
+    with pytest.raises(ValueError, match="already finished"):
+        train(None, tmp_path / "killed", resume=True)
+
+
+def test_user_jsonl_with_mixed_n_and_trl_pairs_trains(tmp_path):
+    cfg = TrainConfig(utility="prompt-aware", data=str(FIXTURE), backbone="tiny", prompts=6,
+                      batch=3, epochs=2, eval_every=4, seed=0)
+    s = _summary(train(cfg, tmp_path / "run"))
+    assert s["train_prompts"] == 6 and s["test_prompts"] >= 1
+    assert math.isfinite(s["w1_to_optimum_train"])
+
+
+@pytest.mark.parametrize("loss", ["bt", "plackett-luce"])
+def test_other_losses_train_and_are_monitored(tmp_path, loss):
+    cfg = TrainConfig(utility="log-sigmoid:1", loss=loss, backbone="tiny", prompts=4, test_prompts=2,
+                      batch=2, epochs=1, eval_every=2, center_coefficient=0.01 if loss == "bt" else 0.0)
+    s = _summary(train(cfg, tmp_path / "run"))
+    assert s["loss_function"] == loss and math.isfinite(s["loss"])
+
+
+# ---- refusals, before any work ---------------------------------------------------------
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "rcollapse", "train", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--utility", "nope"], "unknown utility"),
+    (["--utility", "log", "--prompts", "0"], "--prompts 0"),
+    (["--utility", "log", "--lr", "nan"], "--lr nan"),
+    (["--utility", "log", "--lr", "-1"], "--lr -1"),
+    (["--utility", "log", "--backbone", "/no/such/model"], "no such model directory"),
+    (["--utility", "log", "--data", "/no/such.jsonl"], "no such file"),
+])
+def test_bad_input_is_refused_in_one_line(tmp_path, args, message):
+    out = tmp_path / "run"
+    proc = _cli(*args, "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_jsonl_is_refused_with_file_and_line(tmp_path):
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"prompt": "q", "completions": ["a", "b"]}\n')
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"prompt": "q", "completions": ["a", "b"]}\n{"prompt": "r", "completions": ["a"]}\n')
+    for path, message in ((one, "1 prompt(s); valid: at least 2"), (short, f"{short}:2: ")):
+        proc = _cli("--utility", "log", "--data", str(path), "--out", str(tmp_path / "run"))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_prompt_aware_without_types_is_refused(tmp_path):
+    path = tmp_path / "untyped.jsonl"
+    path.write_text('{"prompt": "q", "completions": ["a", "b"]}\n{"prompt": "r", "chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(ValueError, match="needs each prompt's 'type'"):
+        train(TrainConfig(utility="prompt-aware", data=str(path)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
