@@ -5,7 +5,8 @@
 Public API:
 
 - :func:`solve` (U, n, *, method="newton" | "cvxpy" | "lbfgs") -> :class:`Solution`;
-- :func:`kkt_residual`, the one certificate every method reports;
+- :func:`certify` and :func:`kkt_residual`, the one certificate, which ``solve``
+  recomputes on every vector it returns (exact feasibility and the relative KKT residual);
 - :func:`solve_limit` (U, *, grid) -> :class:`LimitSolution`, the measure of Theorem 5;
 - errors: :class:`SolverInputError` (a ValueError), :class:`ConvergenceError` (a
   RuntimeError).
@@ -17,7 +18,7 @@ Public API:
 
 from rcollapse.solvers.api import METHODS, solve
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
-from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.kkt import certify, kkt_residual
 from rcollapse.solvers.limit import LimitSolution, solve_limit
 from rcollapse.solvers.result import Solution
 
@@ -27,6 +28,7 @@ __all__ = [
     "LimitSolution",
     "Solution",
     "SolverInputError",
+    "certify",
     "kkt_residual",
     "solve",
     "solve_limit",

@@ -36,6 +36,9 @@ METHODS = {
 }
 #: cvxpy's answer is refined by Newton steps from it, at most this many, when it misses tol.
 POLISH_MAX_ITER = 200
+#: ``accuracy`` tightens tol down to this, no further (the certificate's rounding floor
+#: is near n * 1e-16).
+ACCURACY_TOL_FLOOR = 1e-15
 #: L-BFGS-B runs at most this many times, each from the last, with gtol 1000 times tighter.
 LBFGS_RESTARTS = 3
 
@@ -46,14 +49,20 @@ def _advice(U, n: int, method: str, message: str) -> str:
     if n == 2:
         return ""
     if method == "newton":
-        if U.family == "power" and "tie" in message:
-            return ("; the optimum cannot be held with every gap positive in float64: try "
-                    "method cvxpy, whose float64 point meets the certificate where the ties it "
-                    "leaves are within float64's resolution (power:0.999 at n = 6..40)")
+        if U.family == "power" and U.param > 0.9:
+            why = "" if "float64" in message else (
+                "; for power:g near 1 the optimal gaps near the ends fall below float64, "
+                "which newton's strictly ordered iterate cannot hold")
+            return (why + "; try method cvxpy: its float64 point spreads these gaps over about "
+                    "1e-13 and meets the certificate (checked: power:0.999 at n = 6..200, "
+                    "power:0.99 at n = 100 and 200)")
         if U.family == "log-sigmoid":
             return "; try method lbfgs (it starts at equal gaps, the optimum's limit as s -> 0)"
         return "; try method cvxpy (n up to a few hundred) or a looser tol"
     if method == "cvxpy":
+        if U.family == "power" and U.param > 0.9:
+            return ("; newton cannot help here (these optimal gaps fall below float64); a "
+                    "looser tol or a smaller n")
         return "; try method newton"
     return "; try method newton (or cvxpy for n up to a few hundred)"
 
@@ -105,7 +114,8 @@ def _check_start(start, n: int, method: str) -> np.ndarray | None:
 
 
 def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int | None = None,
-          start=None, check_memory: bool = True) -> Solution:
+          start=None, check_memory: bool = True, accuracy: float | None = None,
+          progress=None) -> Solution:
     """The optimum of problem (5) for utility ``U`` (a Utility or a spec such as
     ``"power:0.5"``) and ``n`` completions, by ``method`` (see :data:`METHODS`).
 
@@ -127,6 +137,13 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
     - ``start``: a feasible point (n,), sorted best first, to start newton or lbfgs from
       (newton symmetrizes it and skips its multilevel start); cvxpy takes none.
     - ``check_memory``: refuse (SolverInputError) when the estimate exceeds MemAvailable.
+    - ``accuracy``: a target for :attr:`Solution.error_bound`, the proven max-norm distance
+      to the optimum (:mod:`solvers.bound`). ``tol`` is tightened a hundredfold at a time
+      (to at most ACCURACY_TOL_FLOOR) and the problem solved again until the bound is
+      at most ``accuracy``; else ConvergenceError stating the bound reached. A utility
+      with no bound (linear) is refused with the reason.
+    - ``progress``: newton calls ``progress(done, levels, n_level)`` after each level of
+      its multilevel start (the CLI shows a bar).
 
     ``unique`` is False only for linear U with odd n: the middle reward (coefficient 0 in
     S = sum_k (n + 1 - 2k) r_k) is free; every other family here is strictly concave, so
@@ -136,6 +153,37 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
     >>> sol.rewards.tolist(), sol.unique
     ([1.0, 1.0, 0.5, 0.0, 0.0], False)
     """
+    if accuracy is not None and (isinstance(accuracy, (bool, np.bool_))
+                                 or not isinstance(accuracy, (int, float, np.floating))
+                                 or not 0.0 < accuracy < 1.0):
+        raise SolverInputError(f"accuracy = {accuracy!r} is out of range; valid: 0 < accuracy < 1")
+    sol = _solve_once(U, n, method=method, tol=tol, max_iter=max_iter, start=start,
+                      check_memory=check_memory, progress=progress)
+    if accuracy is None:
+        return sol
+    where = f"{method}: {sol.spec} at n = {n}"
+    if sol.error_bound is None:
+        raise ConvergenceError(f"{where}: accuracy {accuracy:g} cannot be certified: "
+                               f"{sol.bound.reason}", solution=sol)
+    tol = float(tol)
+    while sol.error_bound > accuracy:
+        if tol <= ACCURACY_TOL_FLOOR:
+            raise ConvergenceError(
+                f"{where}: error bound {sol.error_bound:.3g} > accuracy {accuracy:g} at tol = "
+                f"{tol:g}, the tightest tried", solution=sol)
+        tol = max(tol * 1e-2, ACCURACY_TOL_FLOOR)
+        try:
+            sol = _solve_once(U, n, method=method, tol=tol, max_iter=max_iter, start=start,
+                              check_memory=check_memory, progress=progress)
+        except ConvergenceError as err:
+            raise ConvergenceError(
+                f"{where}: error bound {sol.error_bound:.3g} > accuracy {accuracy:g}; "
+                f"tightening tol to {tol:g} failed ({err})", solution=sol) from None
+    return sol
+
+
+def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=None) -> Solution:
+    """One solve at residual target ``tol`` (see :func:`solve`)."""
     t0 = time.perf_counter()
     U = parse_utility(U)
     n = _check_n(n)
@@ -170,7 +218,8 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
         # optimum's (power:0.99 at n = 28: gaps of 1e-290, 204 steps from a random start).
         default_iter = 100 if start is None else 1000
         try:
-            out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start)
+            out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start,
+                                      progress=progress)
         except ConvergenceError as err:
             raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
         rewards, complement, iterations = out.rewards, out.complement, out.iterations

@@ -80,7 +80,7 @@ def _nonfinite_hint(U: Utility, n: int) -> str:
     if U.family == "power" and U.param > 0.9:
         a = (1.0 - U.param) / 2.0
         y2 = float(stats.beta(a, a).ppf(1.0 / (n - 1)))
-        size = f"about {y2:.1e}" if y2 > 0.0 else "below 1e-308"
+        size = f"about {y2:.1e}" if y2 > 1e-300 else "below 1e-300"
         return (f": two rewards tie. For power:g with g near 1 the optimal gaps near the ends "
                 f"(Beta({a:g}, {a:g}) quantile at 1/(n - 1): {size}) fall below float64, "
                 f"so newton's strictly ordered iterate cannot hold them")
@@ -470,11 +470,12 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
 
 
 def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=None,
-                 chunk_elements: int = CHUNK_ELEMENTS) -> NewtonOutcome:
+                 chunk_elements: int = CHUNK_ELEMENTS, progress=None) -> NewtonOutcome:
     """The optimum of problem (5) by Newton's method (algorithm: module docstring).
 
     ``start``: a feasible point (n,), sorted best first, to start from instead of the
     multilevel start; it is symmetrized, (r + 1 - reversed r) / 2, and pinned at r_1 = 1.
+    ``progress``: called as ``progress(done, levels, n_level)`` after each level.
 
     Returns a :class:`NewtonOutcome`; raises :class:`ConvergenceError` (with the residual
     reached) when the shared KKT residual is still above ``tol`` after ``max_iter`` Newton
@@ -508,6 +509,8 @@ def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=Non
                                           max_iter=max_iter if final else COARSE_MAX_ITER,
                                           final=final)
         total += steps
+        if progress is not None:
+            progress(i + 1, len(levels), nl)
     if not ok:
         raise ConvergenceError(
             f"newton: {U.spec} at n = {n}: KKT residual {res:.3g} > tol = {tol:g} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ class Solution:
     >>> sol = solve("linear", 4)
     >>> sol.rewards.tolist(), sol.objective, sol.kkt_residual, sol.unique
     ([1.0, 1.0, 0.0, 0.0], 4.0, 0.0, True)
+    >>> sol.error_bound is None, solve("log", 10).error_bound < 1e-9
+    (True, True)
     """
 
     spec: str  # the utility, as parse_utility reads it back ("power:0.5")
@@ -31,14 +34,31 @@ class Solution:
     iterations: int  # Newton steps on the full n (newton), interior-point (cvxpy) or L-BFGS iterations
     seconds: float  # wall time of the solve, certificate included
     unique: bool  # False only for linear with odd n (the middle reward is free)
-    status: str  # "converged", or the method's own words when it stopped short (lbfgs)
+    status: str  # "converged (...)" or "exact (n = 2 ...)", with the method's own words
     #: 1 - rewards, computed without cancellation (carries the digits near r = 1 that a
     #: float64 reward cannot; see theory.objective). Equal to 1 - rewards but for rounding.
     complement: np.ndarray = field(repr=False, default=None)
 
+    @functools.cached_property
+    def bound(self):
+        """The proven max-norm error bound of these rewards against the optimum
+        (:func:`solvers.bound.error_bound`, computed on first use: one pass over the pairs),
+        an ``ErrorBound`` with ``.value`` (None for linear and other utilities that are not
+        strongly concave) and ``.reason``."""
+        from rcollapse.solvers.bound import error_bound
+
+        return error_bound(self.spec, self.rewards, complement=self.complement)
+
+    @property
+    def error_bound(self) -> float | None:
+        """max_i |rewards_i - r*_i| is at most this (proven; see :attr:`bound`), or None
+        where no bound exists (``bound.reason`` says why)."""
+        return self.bound.value
+
     def to_json(self) -> dict:
-        """A JSON-ready dict: spec, n, method, rewards, objective, kkt_residual, iterations,
-        seconds, unique, status. Non-finite numbers become None."""
+        """A JSON-ready dict: spec, n, method, rewards, objective, kkt_residual, error_bound
+        (None where there is none, with error_bound_reason), iterations, seconds, unique,
+        status. Non-finite numbers become None."""
 
         def num(v):
             v = float(v)
@@ -51,6 +71,8 @@ class Solution:
             "rewards": [float(v) for v in self.rewards],
             "objective": num(self.objective),
             "kkt_residual": num(self.kkt_residual),
+            "error_bound": None if self.error_bound is None else num(self.error_bound),
+            "error_bound_reason": self.bound.reason,
             "iterations": int(self.iterations),
             "seconds": float(self.seconds),
             "unique": bool(self.unique),

@@ -3,8 +3,10 @@
 Problem (5) of Song et al. (2023) for one utility: the optimal rewards of n completions
 (``--n``), or the n = inf reward distribution of Theorem 5 (``--limit``).
 
-JSON keys: with ``--n``: spec, n, method, rewards, objective, kkt_residual, iterations,
-seconds, unique, status. With ``--limit``: spec, atoms ([position, mass] pairs),
+JSON keys: with ``--n``: spec, n, method, rewards, objective, kkt_residual, error_bound
+(the proven max |r - r*|, or None with error_bound_reason), iterations, seconds, unique,
+status. ``--tol`` (the KKT residual target, met or exit 1) and ``--accuracy`` (a target
+for error_bound) apply to ``--n`` only; with ``--limit`` they are refused (exit 2). With ``--limit``: spec, atoms ([position, mass] pairs),
 quantiles (1001 values at p = 0, 0.001, ..., 1), grid, seconds, plus objective and
 kkt_residual.
 """
@@ -35,13 +37,16 @@ def add_arguments(parser):
                         help="cells of the discretized measure, with --limit")
     parser.add_argument("--tol", type=float, default=None,
                         help="KKT residual target for --n, met or the solve fails (default 1e-9)")
+    parser.add_argument("--accuracy", type=float, default=None, metavar="EPS",
+                        help="with --n: tighten tol until the proven max-norm error bound on "
+                             "the rewards is at most EPS, or fail saying the bound reached")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-#: Measured wall time of ``solve(U, n, method="cvxpy")`` on this 2-core machine (seconds
-#: at n = 100 for power:0.5, and the exponent of n it grows with: cvxpy's one cone per pair
-#: and Clarabel's sparse KKT factorization); see ``slow_warning``.
-CVXPY_SECONDS_AT_100, CVXPY_EXPONENT = 0.9, 2.6
+#: Measured wall time of ``solvers.cvx.solve_cvxpy`` on this 2-core machine, power:0.5:
+#: 7.3 s at n = 200 and 22 s at n = 300 (1.2 s at n = 100), so it grows about as n^2.7
+#: (one cone per pair, and Clarabel's sparse KKT factorization); see ``slow_warning``.
+CVXPY_SECONDS_AT_200, CVXPY_EXPONENT = 7.3, 2.7
 #: A solve expected to run longer than this is announced on stderr before it starts.
 SLOW_SECONDS = 30.0
 
@@ -54,14 +59,34 @@ def slow_warning(method: str, n: int) -> str | None:
     >>> slow_warning("newton", 1500) is None
     True
     """
-    if method != "cvxpy" or n <= 100:
+    if method != "cvxpy" or n <= 200:
         return None
-    seconds = CVXPY_SECONDS_AT_100 * (n / 100) ** CVXPY_EXPONENT
+    seconds = CVXPY_SECONDS_AT_200 * (n / 200) ** CVXPY_EXPONENT
     if seconds <= SLOW_SECONDS:
         return None
     return (f"warning: cvxpy at n = {n} will take about {seconds / 60:.0f} min (measured: "
-            f"{CVXPY_SECONDS_AT_100:g} s at n = 100, growing as n^{CVXPY_EXPONENT:g}) and "
+            f"{CVXPY_SECONDS_AT_200:g} s at n = 200, growing as n^{CVXPY_EXPONENT:g}) and "
             f"about {7_000 * n * (n - 1) / 2 / 2**30:.1f} GiB; --method newton takes seconds")
+
+
+#: newton shows a progress bar (its multilevel levels) from this n on.
+PROGRESS_FROM_N = 2000
+
+
+def _solve_with_progress(solve, U, args, tol):
+    """solve(...), with a tqdm bar on stderr over newton's levels for large n."""
+    kwargs = {"method": args.method, "tol": tol, "accuracy": args.accuracy}
+    if args.method != "newton" or args.n < PROGRESS_FROM_N:
+        return solve(U, args.n, **kwargs)
+    from tqdm import tqdm
+
+    with tqdm(desc=f"newton, n = {args.n}", unit="level", file=sys.stderr, leave=False) as bar:
+        def progress(done, levels, n_level):
+            bar.total = levels
+            bar.set_postfix_str(f"n = {n_level}")
+            bar.update(done - bar.n)
+
+        return solve(U, args.n, progress=progress, **kwargs)
 
 
 def _limit(args, U) -> dict:
@@ -98,6 +123,8 @@ def run(args) -> int:
     if args.limit:
         if args.method != "newton":
             raise SolverInputError(f"--method {args.method} applies to --n, not to --limit")
+        if args.accuracy is not None:
+            raise SolverInputError(f"--accuracy {args.accuracy:g} applies to --n, not to --limit")
         if args.tol is not None:
             raise SolverInputError(f"--tol {args.tol:g} applies to --n, not to --limit "
                                    f"(the n = inf solve has its own grid and tolerance)")
@@ -119,13 +146,15 @@ def run(args) -> int:
     warning = slow_warning(args.method, args.n)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    sol = solve(U, args.n, method=args.method, tol=tol)
+    sol = _solve_with_progress(solve, U, args, tol)
     if args.json:
         print(json.dumps(sol.to_json()))
         return 0
     print(f"problem (5): U = {sol.spec}, n = {sol.n}, method = {sol.method}")
     print(f"  objective     {sol.objective:.12g}")
     print(f"  kkt_residual  {sol.kkt_residual:.3g}")
+    bound = "none: " + sol.bound.reason if sol.error_bound is None else f"{sol.error_bound:.3g}"
+    print(f"  error_bound   {bound}   (max |r - r*|, proven)")
     print(f"  iterations    {sol.iterations}   seconds {sol.seconds:.3f}   unique {sol.unique}")
     print(f"  status        {sol.status}")
     r = sol.rewards
