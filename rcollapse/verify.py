@@ -130,44 +130,64 @@ def _solve(spec: str, n: int, method: str = "newton"):
 
 def recomputed_certificate(sol) -> float:
     """The KKT residual of problem (5) recomputed on ``sol.rewards`` (with ``sol.complement``,
-    1 - r without cancellation), by ``solvers.kkt.kkt_residual``; never ``sol.kkt_residual``.
+    1 - r without cancellation), by ``solvers.kkt.certify``; never ``sol.kkt_residual``.
 
-    It covers primal feasibility (order and bounds) and stationarity. A vector that is
-    not finite, or a certificate that cannot be computed (it raises), counts as inf: it
-    can never pass.
+    It covers primal feasibility (order, bounds, a finite objective) and stationarity. A
+    vector that is infeasible or cannot be certified, or a certificate that raises,
+    counts as inf: it can never pass. :func:`certificate_problem` says why.
     """
-    from rcollapse.solvers.kkt import kkt_residual
-    from rcollapse.theory.utilities import parse_utility
+    return _recompute(sol)[0]
+
+
+def certificate_problem(sol) -> str | None:
+    """Why ``sol``'s vector has no finite certificate (None when it has one)."""
+    return _recompute(sol)[1]
+
+
+def _recompute(sol) -> tuple[float, str | None]:
+    from rcollapse.solvers import kkt
 
     rewards = np.asarray(sol.rewards, dtype=float)
     complement = getattr(sol, "complement", None)
     if not np.all(np.isfinite(rewards)):
-        return math.inf
+        return math.inf, "rewards are not finite"
     try:
-        value = float(kkt_residual(parse_utility(sol.spec), rewards, complement=complement))
-    except (ValueError, ArithmeticError, RuntimeError):
-        return math.inf
-    return value if math.isfinite(value) else math.inf
+        if hasattr(kkt, "certify"):
+            cert = kkt.certify(sol.spec, rewards, complement=complement)
+            value, problem = float(cert.residual), cert.problem
+        else:  # an older solvers room: the residual alone
+            value, problem = float(kkt.kkt_residual(sol.spec, rewards, complement=complement)), None
+    except (ValueError, ArithmeticError, RuntimeError, TypeError) as err:
+        return math.inf, f"the certificate raised {type(err).__name__}: {err}"
+    if problem is not None or not math.isfinite(value):
+        return math.inf, problem or f"residual {value!r}"
+    return value, None
 
 
 @functools.lru_cache(maxsize=None)
-def _certificate(spec: str, n: int, method: str = "newton") -> float:
-    return recomputed_certificate(_solve(spec, n, method))
+def _certificate(spec: str, n: int, method: str = "newton") -> tuple[float, str | None]:
+    return _recompute(_solve(spec, n, method))
 
 
 class _Vectors:
     """The optima one check reads, each with its certificate recomputed on the vector."""
 
     def __init__(self):
-        self.kkt = {}  # "spec n=N method" -> recomputed residual
+        self.kkt = {}  # "spec n=N method" -> recomputed residual (inf: not certified)
+        self.problems = {}  # the same key -> why it has no certificate
         self._tol = {}
 
     def solve(self, spec: str, n: int, method: str = "newton"):
         sol = _solve(spec, n, method)
         key = f"{spec} n={n} {method}"
-        self.kkt[key] = _certificate(spec, n, method)
+        self.kkt[key], problem = _certificate(spec, n, method)
+        if problem is not None:
+            self.problems[key] = problem
         self._tol[key] = CERTIFICATE_TOL[method]
         return sol
+
+    def details(self) -> dict:
+        return {"kkt_recomputed": dict(self.kkt), "certificate_problems": dict(self.problems)}
 
     @property
     def ok(self) -> bool:
@@ -178,7 +198,11 @@ class _Vectors:
         return max(self.kkt.values(), default=math.nan)
 
     def measured(self) -> str:
-        return f"; KKT <= {self.worst:.1g} (recomputed, {len(self.kkt)} vectors)"
+        text = f"; KKT <= {self.worst:.1g} (recomputed, {len(self.kkt)} vectors)"
+        if self.problems:
+            key, why = next(iter(self.problems.items()))
+            text += f"; {key}: {why}"
+        return text
 
     def tolerance(self) -> str:
         tols = sorted(set(self._tol.values()))
@@ -260,7 +284,7 @@ def _closed_form_check(spec: str, cfg: VerifyConfig) -> Check:
         tolerance=f"falling; at n={ns[-1]} KS<={ks_tol} ={ks_tol(ns[-1]):.2g}, W1<={w1_tol} ={w1_tol(ns[-1]):.2g}; "
                   f"W1<=KS" + vectors.tolerance(),
         status=_status(ok),
-        details={"n": ns, "ks": ks, "w1": w1, "theorem": mu.theorem, "kkt_recomputed": vectors.kkt},
+        details={"n": ns, "ks": ks, "w1": w1, "theorem": mu.theorem, **vectors.details()},
     )
 
 
@@ -291,7 +315,7 @@ def _versus_check(spec: str, wrong, wrong_name: str, label: str, where: str, wro
         tolerance=f"right falling; wrong >= {wrong_floor:g} and >= 10x right" + vectors.tolerance(),
         status=_status(ok),
         details={"n": ns, "ks_correct": ks_right, "ks_wrong": ks_wrong,
-                 "correct": right.describe(), "wrong": wrong.describe(), "kkt_recomputed": vectors.kkt},
+                 "correct": right.describe(), "wrong": wrong.describe(), **vectors.details()},
     )
 
 
@@ -448,7 +472,7 @@ def _energy_solver_check(spec: str, cfg: VerifyConfig) -> Check:
         tolerance=f"rel. error falling; at n={cfg.ns[-1]} <={tol} ={tol(cfg.ns[-1]):.2g}" + vectors.tolerance(),
         status=_status(ok),
         details={"n": list(cfg.ns), "normalized": values, "relative_error": errors, "limit": E,
-                 "objective_matches_overall_utility": all(agree), "kkt_recomputed": vectors.kkt},
+                 "objective_matches_overall_utility": all(agree), **vectors.details()},
     )
 
 
@@ -568,7 +592,7 @@ def _theorem4_solver_check(spec: str, cfg: VerifyConfig) -> Check:
                  "grid": sol.grid, "grid_fine": fine.grid, "grid_error": grid_error,
                  "atom_n": cfg.atom_n, "newton_mass": newton_mass, "newton_tied": tied,
                  "agreement": agreement, "tied_fraction": masses, "ks": ks, "w1": w1,
-                 "kkt_recomputed": vectors.kkt},
+                 **vectors.details()},
     )
 
 
@@ -705,7 +729,7 @@ def _lemma41_solver_check(cfg: VerifyConfig) -> Check:
         measured=f"max asymmetry {worst_sym:.1g}, max end error {worst_end:.1g}" + vectors.measured(),
         tolerance="1e-6; 1e-8 (interior-point accuracy)" + vectors.tolerance(),
         status=_status(ok),
-        details={"n": n, "method": "cvxpy", "asymmetry": sym, "end_error": ends, "kkt_recomputed": vectors.kkt},
+        details={"n": n, "method": "cvxpy", "asymmetry": sym, "end_error": ends, **vectors.details()},
     )
 
 
@@ -733,7 +757,7 @@ def _lobatto_check(cfg: VerifyConfig) -> Check:
         measured=f"max |r - (1+t)/2| {_fmt_list(errs, '{:.1g}')} at n={_fmt_list(ns, '{}')}" + vectors.measured(),
         tolerance=f"{LOBATTO_TOL:g}" + vectors.tolerance(),
         status=_status(ok),
-        details={"n": ns, "max_error": errs, "kkt_recomputed": vectors.kkt},
+        details={"n": ns, "max_error": errs, **vectors.details()},
     )
 
 
