@@ -91,6 +91,41 @@ def test_bad_arguments_exit_2(capsys, argv):
     assert err.strip().count("\n") == 0 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag", [["--tol", "1e-3"], ["--accuracy", "1e-6"]])
+def test_tol_and_accuracy_with_limit_are_refused_not_ignored(capsys, flag):
+    """Was: --tol with --limit (and --grid) silently ignored."""
+    assert main(["solve", "log", "--limit", "--grid", "32", *flag]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag[0] in err and "--limit" in err and "Traceback" not in err
+
+
+def test_solve_json_carries_the_error_bound(capsys):
+    assert main(["solve", "power:0.5", "--n", "20", "--accuracy", "1e-11", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["error_bound"] <= 1e-11 and info["kkt_residual"] <= 1e-9
+    assert main(["solve", "linear", "--n", "4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["error_bound"] is None and "not strongly concave" in info["error_bound_reason"]
+
+
+def test_a_slow_cvxpy_solve_is_announced_before_it_starts(capsys, monkeypatch):
+    """Was: cvxpy at n = 1500 ran for minutes without a word."""
+    import rcollapse.solvers as solvers
+    from rcollapse.commands.solve import slow_warning
+
+    assert slow_warning("cvxpy", 100) is None and slow_warning("newton", 10_000) is None
+    started = []
+
+    def fake_solve(U, n, **kwargs):
+        started.append(capsys.readouterr().err)  # what was printed before the solve began
+        raise solvers.SolverInputError("stopped by the test")
+
+    monkeypatch.setattr(solvers, "solve", fake_solve)
+    assert main(["solve", "log", "--n", "1500", "--method", "cvxpy"]) == 2
+    assert started[0].startswith("warning: cvxpy at n = 1500 will take about")
+    assert started[0].count("\n") == 1 and "min" in started[0]
+
+
 def test_bad_n_from_the_shell_exits_2():
     out = run_cli("solve", "log", "--n", "3.5")
     assert out.returncode == 2 and "3.5" in out.stderr
@@ -112,7 +147,8 @@ def _data():
                                                  ("lbfgs", 3.0, 1e-7)] for n in (50, 2000)]
     rows.append({"utility": "u", "method": "cvxpy", "n": 5000, "ok": False, "timed_out": True})
     return {"rows": rows, "settings": {"sizes": [50, 2000, 5000], "methods": ["newton", "cvxpy", "lbfgs"],
-                                       "utilities": ["u"], "budget_s": 120.0}}
+                                       "utilities": ["u"], "budget_s": 120.0,
+                                       "hard_limit_s": 240.0}}
 
 
 def test_bench_table_figure_and_no_overwrite(tmp_path):
@@ -120,7 +156,7 @@ def test_bench_table_figure_and_no_overwrite(tmp_path):
 
     data = _data()
     table = bench.format_table(data)
-    assert "timeout" in table and "100x faster than cvxpy at n = 2000" in table
+    assert "stopped at 240 s" in table and "100x faster than cvxpy at n = 2000" in table
     assert "300x faster than lbfgs at n = 2000" in table
     fig = bench.make_figure(data)
     assert len(fig.axes) == 1
