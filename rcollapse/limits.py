@@ -14,12 +14,21 @@ from rcollapse.theory.limits import LimitingMeasure
 from rcollapse.theory.limits import limiting_measure as _theory_limiting_measure
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["limit_solver", "limiting_measure", "needs_solver", "has_theorem4_bound"]
+__all__ = ["has_theorem4_bound", "limit_solver", "limit_solver_with_error", "limiting_measure", "needs_solver"]
 
 
 def limit_solver():
-    """``solvers.limit.solve_limit_with_error`` (the n = inf solver with grid error
-    estimates), or None when the solvers room does not provide it."""
+    """``solvers.solve_limit``, or None when the solvers room does not provide it."""
+    try:
+        from rcollapse.solvers.limit import solve_limit
+    except ImportError:
+        return None
+    return solve_limit
+
+
+def limit_solver_with_error():
+    """``solvers.limit.solve_limit_with_error`` (the n = inf solver, with grid error
+    estimates of the numbers it reports), or None when the solvers room lacks it."""
     try:
         from rcollapse.solvers.limit import solve_limit_with_error
     except ImportError:
@@ -58,7 +67,7 @@ def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | 
                          "or expr: utilities, without --bound")
     if not needs_solver(U) or bound_only:
         return _theory_limiting_measure(U)
-    solve = limit_solver()
+    solve = limit_solver_with_error()
     if solve is None:
         raise RuntimeError(
             f"{U.spec}: the limit needs solvers.solve_limit, which is not available; "

@@ -190,3 +190,37 @@ def test_design_card_differs_from_theorem2():
         assert card.continuous_info["a"] == pytest.approx(1 - g / 2)
         assert right.continuous_info["a"] == pytest.approx((1 - g) / 2)
         assert not math.isclose(card.var(), right.var())
+
+
+# ---- user-written utilities and the face's join (rcollapse.limits) ---------------------
+def test_expr_utility_needs_the_solver_or_gives_theorem_4s_bound():
+    with pytest.raises(NoClosedForm, match="no closed form"):
+        limiting_measure("expr:sqrt(x) + log(x)")  # U'(0+) = inf: no bound either
+    mu = limiting_measure("expr:log(1 + 4*x)")  # U'(0) = 4, U'(1) = 0.8: bound 1/6
+    assert mu.atoms_are_lower_bounds and mu.atoms[0.0] == pytest.approx(1 / 6, rel=1e-12)
+    computed = limiting_measure("expr:log(1 + 4*x)", limit_solver=lambda U: _FakeLimit())
+    assert computed.exact and not computed.closed_form
+    assert computed.note.startswith("no closed form; Theorem 5 measure computed")
+    info = computed.to_json()
+    assert info["exact"] is False and info["complete"] is True
+
+
+def test_closed_forms_are_exact_and_grid_measures_are_not():
+    assert limiting_measure("power:0.5").to_json()["exact"] is True
+    mu = theorem4_log_sigmoid("log-sigmoid:1", limit_solver=lambda U: _FakeLimit())
+    assert mu.to_json()["exact"] is False and mu.grid_error is None
+
+
+def test_the_face_reports_grid_errors_and_refuses_ignored_options():
+    from rcollapse.limits import limiting_measure as face
+
+    mu = face("expr:log(1 + 4*x)", grid=64)
+    est = mu.grid_error["atom_mass"]
+    assert est["grids"] == [16, 32, 64] and est["value"] == pytest.approx(mu.atoms[0.0])
+    assert 0 < est["error"] < 1e-4
+    with pytest.raises(ValueError, match="--bound"):
+        face("power:0.5", bound_only=True)  # issue 9: silently ignored before
+    with pytest.raises(ValueError, match="--grid"):
+        face("log", grid=100)
+    with pytest.raises(ValueError, match="--grid"):
+        face("log-sigmoid:1", bound_only=True, grid=100)

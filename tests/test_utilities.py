@@ -221,3 +221,17 @@ def test_every_family_reports_how_each_property_was_established(U):
     status = U.property_status
     assert set(status) == {"increasing", "strictly_concave", "strong_concavity"}
     assert status["increasing"] == "proved" and status["strictly_concave"] == "proved"
+
+
+def test_cli_utility_json_is_strict_for_tiny_sigma(capsys):
+    """issue 9: `utility log-sigmoid:1e-320 --json` printed Infinity (invalid JSON)."""
+    import json
+
+    from rcollapse.cli import main
+
+    assert main(["utility", "log-sigmoid:1e-320", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "Infinity" not in out and "NaN" not in out
+    assert json.loads(out)["dU0"] == "5.0e+319"
+    assert main(["utility", "log-sigmoid:1e-309", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dU0"] == "5.0e+308"
