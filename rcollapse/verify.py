@@ -152,11 +152,8 @@ def _recompute(sol) -> tuple[float, str | None]:
     if not np.all(np.isfinite(rewards)):
         return math.inf, "rewards are not finite"
     try:
-        if hasattr(kkt, "certify"):
-            cert = kkt.certify(sol.spec, rewards, complement=complement)
-            value, problem = float(cert.residual), cert.problem
-        else:  # an older solvers room: the residual alone
-            value, problem = float(kkt.kkt_residual(sol.spec, rewards, complement=complement)), None
+        cert = kkt.certify(sol.spec, rewards, complement=complement)
+        value, problem = float(cert.residual), cert.problem
     except (ValueError, ArithmeticError, RuntimeError, TypeError) as err:
         return math.inf, f"the certificate raised {type(err).__name__}: {err}"
     if problem is not None or not math.isfinite(value):
