@@ -29,7 +29,8 @@ from rcollapse.figures import io, progress
 from rcollapse.figures.registry import FigureSpec
 from rcollapse.outputs import check_output_dir
 
-__all__ = ["DEFAULT_OUT", "Made", "build", "cache_path", "load_cached", "make", "plan"]
+__all__ = ["DEFAULT_OUT", "Made", "build", "cache_path", "load_cached", "make", "plan",
+           "reads_runs", "runs_folder"]
 
 #: Default output folder, relative to the current directory (``/out/`` is git-ignored).
 DEFAULT_OUT = Path("out") / "figures"
@@ -61,14 +62,35 @@ def load_cached(spec: FigureSpec, out, *, quick: bool) -> dict | None:
         return None
     if meta.get("quick", True) and not quick:  # a quick cache never serves a full run
         return None
+    if meta.get("source"):  # drawn from a user's runs (--from): never reused silently
+        return None
     return data
 
 
-def compute_data(spec: FigureSpec, *, quick: bool) -> dict:
-    """Run ``spec.compute`` and stamp its result with a ``meta`` entry."""
+def reads_runs(spec: FigureSpec) -> bool:
+    """True for a training figure: its data comes from saved training runs."""
+    return "training" in spec.tags
+
+
+def runs_folder(out) -> Path:
+    """Where ``rcollapse figures`` makes the training runs it needs: ``OUT/runs``."""
+    return Path(out) / "runs"
+
+
+def compute_data(spec: FigureSpec, *, quick: bool, source=None, runs=None) -> dict:
+    """Run ``spec.compute`` and stamp its result with a ``meta`` entry.
+
+    A training figure reads the runs in ``source`` (``--from DIR``) when given, and
+    otherwise makes (or reuses) its runs under ``runs``.
+    """
     start = time.perf_counter()
     progress.take_notes()  # drop stale remarks
-    data = spec.compute(quick=quick)
+    if reads_runs(spec):
+        data = spec.compute(quick=quick, source=source, runs=runs)
+    elif source is not None:
+        raise ValueError(f"--from applies to the training figures only, not to {spec.name}")
+    else:
+        data = spec.compute(quick=quick)
     if not isinstance(data, dict):
         raise TypeError(f"figure {spec.name}: compute returned {type(data).__name__}, not dict")
     data = dict(data)
@@ -80,6 +102,7 @@ def compute_data(spec: FigureSpec, *, quick: bool) -> dict:
         "compute_seconds": round(time.perf_counter() - start, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "notes": progress.take_notes(),
+        "source": None if source is None else str(source),
     }
     return data
 
@@ -97,16 +120,20 @@ def render(spec: FigureSpec, data: dict, out) -> list[Path]:
 
 
 def make(spec: FigureSpec, *, out=DEFAULT_OUT, quick: bool = False,
-         recompute: bool = False) -> Made:
-    """Make one figure: data (cached or computed), then PNG and PDF in ``out``."""
+         recompute: bool = False, source=None) -> Made:
+    """Make one figure: data (cached or computed), then PNG and PDF in ``out``.
+
+    With ``source`` (a training figure drawn from a user's runs) the data is always read
+    afresh from those runs; reading them takes seconds.
+    """
     start = time.perf_counter()
-    data = None if recompute else load_cached(spec, out, quick=quick)
+    data = None if (recompute or source is not None) else load_cached(spec, out, quick=quick)
     cached = data is not None
     compute_seconds = 0.0
     notes: tuple[str, ...] = ()
     if data is None:
         try:
-            data = compute_data(spec, quick=quick)
+            data = compute_data(spec, quick=quick, source=source, runs=runs_folder(out))
         except ImportError as err:  # a room that is not built yet
             raise RuntimeError(f"figure {spec.name} cannot be computed: {err}") from err
         compute_seconds = data["meta"]["compute_seconds"]
@@ -118,26 +145,37 @@ def make(spec: FigureSpec, *, out=DEFAULT_OUT, quick: bool = False,
 
 
 def plan(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
-         recompute: bool = False) -> tuple[list[FigureSpec], float]:
+         recompute: bool = False, source=None) -> tuple[list[FigureSpec], float]:
     """Which of ``specs`` need computing, and the expected seconds for them."""
-    todo = [s for s in specs if recompute or load_cached(s, out, quick=quick) is None]
+    todo = [s for s in specs
+            if recompute or source is not None or load_cached(s, out, quick=quick) is None]
     return todo, sum(s.expected_seconds(quick) for s in todo)
 
 
 def build(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
-          recompute: bool = False, show_progress: bool = False, log=None) -> list[Made]:
+          recompute: bool = False, show_progress: bool = False, log=None,
+          source=None) -> list[Made]:
     """Make every figure in ``specs``, in order; ``log(line)`` reports each one.
+
+    ``source``: a folder of the user's training runs (``--from``) for training figures.
 
     A figure whose computation fails (RuntimeError, e.g. a solver that did not converge)
     does not stop the others; a RuntimeError naming the failed ones is raised at the end.
     An ``out`` that cannot be written is refused first (``OutputPathError``, a ValueError).
     """
     check_output_dir(out)
+    if source is not None:
+        other = [s.name for s in specs if not reads_runs(s)]
+        if other:
+            raise ValueError(f"--from applies to the training figures only, not to {', '.join(other)}")
+        if not Path(source).is_dir():
+            raise ValueError(f"--from {source}: no such folder")
     made, failed = [], []
     with progress.enabled(show_progress):
         for spec in progress.track(specs, desc="figures", leave=False):
             try:
-                made.append(m := make(spec, out=out, quick=quick, recompute=recompute))
+                made.append(m := make(spec, out=out, quick=quick, recompute=recompute,
+                                     source=source))
             except (RuntimeError, ArithmeticError) as err:
                 first = (str(err).strip().splitlines() or [type(err).__name__])[0]
                 failed.append(f"{spec.name} ({first})")

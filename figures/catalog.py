@@ -21,6 +21,11 @@ FIGURE_MODULES = (
     "rcollapse.figures.convergence",
     "rcollapse.figures.card",
     "rcollapse.figures.energy",
+    # The training figures: they read runs of rcollapse train / warm (figures.training).
+    "rcollapse.figures.fig1",
+    "rcollapse.figures.fig3",
+    "rcollapse.figures.fig4",
+    "rcollapse.figures.warm",
 )
 
 

@@ -25,7 +25,8 @@ from rcollapse.figures.registry import REGISTRY, FigureSpec, register
 from rcollapse.figures.style import DPI, new_figure, paper_style
 from rcollapse.cli import main
 
-EXPECTED = {"fig2", "thm2-3", "thm4", "convergence", "card", "energy"}
+EXPECTED = {"fig2", "thm2-3", "thm4", "convergence", "card", "energy",
+            "fig1", "fig3", "fig4", "warm-lmc", "warm-bon"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

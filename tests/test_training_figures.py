@@ -1,6 +1,6 @@
-"""The training figures (paper Figures 1, 3, 4; WARM's LMC and best-of-N): each renders
-from small synthetic data to a valid, non-blank PNG of the expected size, and reads the
-run directories that ``rcollapse train`` and ``rcollapse warm`` write."""
+"""The training figures (paper Figures 1, 3, 4; WARM's LMC and best-of-N) read the run
+directories that ``rcollapse train`` and ``rcollapse warm`` write, and ``--from`` is
+checked before any work. (Each renders from synthetic data in tests/test_figures.py.)"""
 
 from __future__ import annotations
 
@@ -9,39 +9,9 @@ import json
 import numpy as np
 import pytest
 
+from rcollapse.cli import main
 from rcollapse.figures import fig1, fig3, fig4, io, style, warm
 from rcollapse.figures import training as T
-
-FIGURES = {
-    "fig1": (fig1.make_figure, fig1.example, style.PAGE),
-    "fig3": (fig3.make_figure, fig3.example, style.PAGE),
-    "fig4": (fig4.make_figure, fig4.example, style.PAGE),
-    "warm-lmc": (warm.make_lmc, warm.example_lmc, style.PAGE),
-    "warm-bon": (warm.make_bon, warm.example_bon, style.COLUMN),
-}
-
-
-def _png(path):
-    from matplotlib import image
-
-    return image.imread(str(path))
-
-
-@pytest.mark.parametrize("name", sorted(FIGURES))
-def test_renders_a_valid_nonblank_png_of_the_expected_width(name, tmp_path):
-    plot, example, width_in = FIGURES[name]
-    with style.paper_style():
-        fig = plot(example())
-        paths = io.save_figure(fig, tmp_path, name)
-    png = next(p for p in paths if p.suffix == ".png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pixels = _png(png)
-    height, width = pixels.shape[:2]
-    assert abs(width - width_in * style.DPI) <= 0.02 * width_in * style.DPI
-    assert 0.2 < height / width < 1.5
-    ink = (pixels[..., :3] < 0.9).any(axis=-1).mean()  # share of pixels that are not white
-    assert ink > 0.02, f"{name} is nearly blank ({ink:.3f} of pixels drawn)"
-
 
 def _fake_run(path, utility, *, steps=(0, 10, 20), types=("open", "closed", "open", "closed")):
     """A run directory in the format of ``rcollapse train`` (made without training)."""
@@ -117,3 +87,27 @@ def test_a_broken_metrics_line_names_file_and_line(tmp_path):
         fh.write("{not json\n")
     with pytest.raises(ValueError, match=r"metrics.jsonl:4"):
         T.read_run(run)
+
+
+def test_cli_draws_training_figures_from_runs(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for utility in ("log-sigmoid:0.25", "prompt-aware"):
+        _fake_run(runs / utility.replace(":", "-"), utility)
+    out = tmp_path / "figs"
+    assert main(["figures", "--only", "fig4", "--from", str(runs), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert (out / "fig4.png").is_file() and (out / "fig4.json").is_file()
+    assert json.loads((out / "fig4.json").read_text())["meta"]["source"] == str(runs)
+
+
+@pytest.mark.parametrize("argv", [
+    ["figures", "--only", "card", "--from", "{tmp}"],
+    ["figures", "--only", "fig3", "--from", "{tmp}/missing"],
+])
+def test_cli_from_is_checked_before_work(argv, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--from" in err and "\n" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
