@@ -111,3 +111,168 @@ def test_best_of_n_perfect_and_reversed_scorers():
     # a constant score picks at random (ties broken at random): about the random mean
     assert constant["picked"][-1] == pytest.approx(true.mean(), rel=0.05)
     assert perfect["picked"][0] == pytest.approx(perfect["random"][0])
+
+
+# --------------------------------------------------------------------------------------
+# empirical.warm: data, checks before training, and one whole run at tiny scale
+# --------------------------------------------------------------------------------------
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from rcollapse.empirical import warm as W  # noqa: E402
+
+TINY_TRAIN = {"epochs": 1.0, "batch": 4, "eval_every": 100, "eval_prompts": 4}
+
+
+def _tiny_config(**kw):
+    base = dict(members=3, backbone="tiny", utility="log-sigmoid:0.25", prompts=8,
+                eval_prompts=3, pool=32, noise=(0.0, 0.25), train=dict(TINY_TRAIN))
+    base.update(kw)
+    return W.WarmConfig(**base)
+
+
+def test_corrupt_rankings_swaps_two_completions_in_a_fraction_p():
+    from rcollapse.empirical.data import build_length_dataset
+
+    clean = build_length_dataset(8, seed=0)
+    noisy, chosen = W.corrupt_rankings(clean, 0.25, seed=0)
+    assert len(chosen) == 2
+    for k, (a, b) in enumerate(zip(clean, noisy)):
+        moved = [i for i in range(a.n) if a.completions[i] != b.completions[i]]
+        assert len(moved) == (2 if k in chosen else 0)
+        assert sorted(a.completions) == sorted(b.completions)
+        assert [b.true_rewards[i] for i in range(b.n)] == [
+            float(len(c.split())) for c in b.completions]  # true rewards follow their text
+
+
+def test_shift_and_pool_use_lengths_never_trained_on():
+    data = W.prepare_data(_tiny_config())
+    trained = {len(c.split()) for ex in data["train"] for c in ex.completions}
+    shifted = {len(c.split()) for ex in data["shift"] for c in ex.completions}
+    assert trained <= set(range(10, 81)) and not shifted & trained
+    assert {ex.prompt for ex in data["val"]}.isdisjoint(ex.prompt for ex in data["held_out"])
+    assert {ex.prompt for ex in data["train"]}.isdisjoint(ex.prompt for ex in data["held_out"])
+    pool = np.asarray(data["pool"]["true"])
+    assert pool.shape == (3, 32)
+    assert all(len(set(row)) == 32 for row in pool.tolist())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--members", "1"], "--members 1: valid: an integer >= 2"),
+    (["--noise", "0,1.5"], "--noise 1.5: valid"),
+    (["--utility", "power:2"], "power:2"),
+])
+def test_bad_input_is_one_line_before_any_training(tmp_path, argv, message):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "rcollapse", "warm", *argv, "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_existing_dir_and_missing_resume_are_refused(tmp_path):
+    for argv, message in ((["--out", str(tmp_path)], "already exists"),
+                          (["--resume", str(tmp_path / "nope")], "no such run directory")):
+        proc = subprocess.run([sys.executable, "-m", "rcollapse", "warm", *argv],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_members_that_would_not_share_the_initialization_are_refused(tmp_path, monkeypatch):
+    """A loader that re-draws the head from each member's seed breaks the shared init:
+    refused before any member trains."""
+    import rcollapse.empirical.model as M
+
+    real = M.load_reward_model
+
+    def fresh_head(backbone, *, seed, dropout=0.0):
+        model, tok = real(backbone, seed=seed, dropout=dropout)
+        if backbone != "tiny":  # loading the shared init: re-draw the head from the seed
+            torch.manual_seed(seed)
+            model.classifier.reset_parameters()
+        return model, tok
+
+    monkeypatch.setattr(M, "load_reward_model", fresh_head)
+    with pytest.raises(W.WarmInputError, match="would not start from the shared initialization"):
+        W.run_warm(_tiny_config(noise=(0.0,)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "members").exists()
+
+
+def test_resume_keeps_finished_members(tmp_path, monkeypatch):
+    config = _tiny_config(members=2, noise=(0.0,))
+    run = tmp_path / "run"
+    W.prepare_run(config, run)
+    done = run / "members" / "p0" / "member_0"
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text("{}")
+    trained = []
+    monkeypatch.setattr(W, "_train_one", lambda tc, d: trained.append(d.name))
+    W.train_members(W.resolve_config(None, run, resume=True), run, progress=False)
+    assert trained == ["member_1"]
+    with pytest.raises(W.WarmInputError, match="options differ"):
+        W.resolve_config(_tiny_config(members=3, noise=(0.0,)), run, resume=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("warm") / "run"
+    report = W.run_warm(_tiny_config(), run, progress=False)
+    return run, report
+
+
+def _safetensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_tiny_run_report_has_its_keys_and_a_finite_barrier(tiny_run):
+    run, report = tiny_run
+    saved = json.loads((run / "report.json").read_text())
+    for key in W.REPORT_KEYS:
+        assert key in saved
+    assert np.isfinite(saved["lmc"]["barrier"]) and saved["lmc"]["barrier"] >= 0
+    assert len(saved["lmc"]["lambdas"]) == 11 == len(saved["lmc"]["loss"])
+    models = [f"member_{i}" for i in range(3)] + ["warm", "greedy", "ensemble", "members_mean"]
+    assert set(saved["accuracy"]) == set(models)
+    for row in saved["accuracy"].values():
+        assert set(row) == {"held_out", "shift", "held_out_noise0.25", "shift_noise0.25"}
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert saved["best_of_n"]["N"] == [1, 2, 4, 8, 16, 32]
+    for by_model in saved["best_of_n"]["picked"].values():
+        for ys in by_model.values():
+            assert all(lo - 1e-9 <= y <= hi + 1e-9 for y, lo, hi in
+                       zip(ys, np.full(6, 1.0), saved["best_of_n"]["oracle"]))
+    t = saved["inference_seconds"]
+    assert t["warm"] > 0 and t["ensemble"] > 0 and t["members"] == 3
+    for label in ("p0", "p0.25"):
+        assert saved["collapse"][label]["warm"]["w1_to_optimum"] >= 0
+    for name in ("report.md", "lmc.png", "best_of_n.png"):
+        assert (run / name).stat().st_size > 0
+
+
+def test_tiny_run_warm_is_the_mean_of_the_members_and_loads(tiny_run):
+    from transformers import AutoModelForSequenceClassification
+
+    run, _ = tiny_run
+    for label in ("p0", "p0.25"):
+        members = [_safetensors(run / "members" / label / f"member_{i}" / "model") for i in range(3)]
+        warm = _safetensors(run / "models" / label / "warm")
+        assert set(warm) == set(members[0])
+        for key, value in warm.items():
+            if value.is_floating_point():
+                expected = torch.stack([m[key].double() for m in members]).mean(0).to(value.dtype)
+                torch.testing.assert_close(value, expected, rtol=0, atol=1e-6)
+            else:
+                assert all(torch.equal(value, m[key]) for m in members)
+        soup = json.loads((run / "models" / label / "greedy" / "soup.json").read_text())
+        greedy = _safetensors(run / "models" / label / "greedy")
+        key = next(k for k, v in greedy.items() if v.is_floating_point())
+        expected = torch.stack([members[i][key].double() for i in soup["kept"]]).mean(0)
+        torch.testing.assert_close(greedy[key].double(), expected, rtol=0, atol=1e-6)
+        model = AutoModelForSequenceClassification.from_pretrained(str(run / "models" / label / "warm"))
+        assert model.config.num_labels == 1
