@@ -91,7 +91,7 @@ import sympy as sp
 
 from rcollapse.theory.utilities import Utility, parse_utility, x as _x
 
-__all__ = ["ErrorBound", "error_bound", "eval_relative_error", "EVAL_ULPS"]
+__all__ = ["ErrorBound", "error_bound", "eval_relative_error", "curvature_decreasing", "EVAL_ULPS"]
 
 #: Unit roundoff of float64 (round to nearest).
 _U = 2.0**-53
@@ -105,6 +105,11 @@ CHUNK_ELEMENTS = 2**20
 #: where U'(0+) is finite, the only case with tied optimal rewards): an interior-point
 #: answer carries its blocks as 1 - 1e-12 rather than 1.
 SNAP = (1e-13, 1e-11, 1e-9, 1e-7)
+#: Relative accuracy assumed of U.d2 (numpy) when it gives the curvature weights of step 6
+#: (checked against mpmath by the tests, with a margin of 10).
+CURVATURE_TOLERANCE = 1e-9
+#: Rounds of step 6, each from the previous bound.
+BOOTSTRAP_ROUNDS = 4
 #: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
 _MAXNORM = math.sqrt(1.5)
 
@@ -184,6 +189,26 @@ def _constants(U: Utility):
     return mu, mu * (1.0 - 4 * _U), E * (1.0 + 4 * _U) + 4 * _U, A, ""
 
 
+@functools.lru_cache(maxsize=64)
+def curvature_decreasing(U: Utility) -> bool:
+    """Whether sympy proves U^(3) >= 0 for x > 0, i.e. -U'' nonincreasing: then a gap that
+    is at most D has a curvature weight -U''(gap) >= -U''(D). Directly, or (log-sigmoid)
+    after x = y / a and exp(y) = 1 + w with w > 0, where a is the one rate of exp in U."""
+    d3 = sp.diff(U.d2expr, _x)
+    if d3.is_nonnegative:
+        return True
+    e = d3.rewrite(sp.exp)
+    rates = {t.args[0].coeff(_x) for t in e.atoms(sp.exp)} - {0}
+    if not rates or len({abs(r) for r in rates}) != 1:
+        return False
+    a = abs(next(iter(rates)))
+    y, w = sp.Symbol("y", positive=True), sp.Symbol("w", positive=True)
+    e = e.subs(_x, y / a)
+    e = e.replace(lambda t: isinstance(t, sp.exp) and t.args[0] in (y, -y),
+                  lambda t: (1 + w) if t.args[0] == y else 1 / (1 + w))
+    return bool(sp.factor(sp.together(e)).is_nonnegative)
+
+
 def _exact(v) -> Fraction:
     return Fraction(float(v))
 
@@ -246,18 +271,20 @@ def _snapped(rx: np.ndarray, qx: np.ndarray, tau: float):
 
 def _offsets(r: np.ndarray, rx: np.ndarray, qx: np.ndarray):
     """(top, eta, offset) for the point x of (rx, qx): eta_k = |rx_k - x_k| (rounded up),
-    used for the gaps across 1/2, and offset = max_k |r_k - x_k| (exact, rounded up)."""
+    used for the gaps across 1/2, and offset = max_k |r_k - x_k| (rounded up). Each is a
+    sum of three floats, which math.fsum rounds correctly."""
     top = rx >= 0.5
     eta = np.zeros(r.size)
-    offset = Fraction(0)
-    for k in np.flatnonzero(top | (rx != r)):
-        xk = 1 - _exact(qx[k]) if top[k] else _exact(rx[k])
-        if top[k]:
-            gap = abs(_exact(rx[k]) - xk)
-            eta[k] = math.nextafter(float(gap), math.inf) if gap else 0.0
-        offset = max(offset, abs(_exact(r[k]) - xk))
-    offset = math.nextafter(float(offset), math.inf) if offset else 0.0
-    return top, eta, offset
+    dist = np.zeros(r.size)
+    for k in np.flatnonzero(top):
+        eta[k] = abs(math.fsum((rx[k], qx[k], -1.0)))
+        dist[k] = abs(math.fsum((r[k], qx[k], -1.0)))
+    low = ~top & (rx != r)
+    for k in np.flatnonzero(low):
+        dist[k] = abs(math.fsum((r[k], -rx[k])))
+    eta = np.where(eta > 0.0, np.nextafter(eta, np.inf), 0.0)
+    offset = float(dist.max())
+    return top, eta, (math.nextafter(offset, math.inf) if offset else 0.0)
 
 
 def _trivial(r: np.ndarray) -> float:
@@ -293,25 +320,33 @@ def eval_relative_error(d, E: float, A: float):
 
 def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int):
     """(g^, e): the computed gradient of S at x and a bound on its error, per reward;
-    None, None when a term is not finite."""
+    None, None when a term is not finite or a gap across 1/2 is not resolved.
+
+    x is sorted, so the rewards with x_k = 1 - q_k (``top``) are the first m. A gap inside
+    the top is q_j - q_k, one inside the bottom r_k - r_j (both one rounding, relative u);
+    a gap across 1/2 is rx_k - rx_j, off by eta_k more (rx_k = fl(1 - q_k))."""
     n = rx.size
+    m = int(top.sum())
+    if not top[:m].all():  # pragma: no cover - _ordered makes top a prefix
+        raise AssertionError("top rewards must come first")
     depth = math.ceil(math.log2(n))
     gamma_sum = depth * _U / (1 - depth * _U)
+    u1 = _U / (1 - _U)
+    y0 = 2.0 * E * u1  # the drift bound E |log(d / d^)| of a one-rounding gap
+    drift0 = y0 * (1.0 + y0)
     g = np.zeros(n)
     err = np.zeros(n)
     cols = np.arange(n)[None, :]
     step = max(1, min(n, chunk_elements // n))
     for a in range(0, n, step):
-        rows = np.arange(a, min(n, a + step))[:, None]
-        rk, qk, tk, ek = rx[rows], qx[rows], top[rows], eta[rows]
-        tj, ej = top[None, :], eta[None, :]
-        later = cols > rows
-        # Gap between the earlier (higher) and the later reward of each pair, >= 0.
-        d = np.where(later, rk - rx[None, :], rx[None, :] - rk)
-        both_top = tk & tj
-        np.copyto(d, np.where(later, qx[None, :] - qk, qk - qx[None, :]), where=both_top)
-        mixed = tk != tj
-        eta_pair = np.where(mixed, np.where(tk, ek, ej), 0.0)
+        b = min(n, a + step)
+        rows = np.arange(a, b)[:, None]
+        # d[k, j] = x_k - x_j, then the sign flipped where j < k: the pair's gap, >= 0.
+        d = rx[a:b, None] - rx[None, :]
+        tb = min(b, m)  # rows a..tb-1 are top rows
+        if a < tb:
+            d[:tb - a, :m] = qx[None, :m] - qx[a:tb, None]
+        np.negative(d, out=d, where=cols < rows)
         diag = cols == rows
         d[diag] = 1.0
         t = U.d1(d)
@@ -319,22 +354,31 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk
             return None, None
         t[diag] = 0.0
         size = np.abs(t)
-        eps = eval_relative_error(d, E, A)  # (i) evaluation of U'
-        # (ii) the gap's error Delta, through |log U'(d) - log U'(d^)| <= E |log(d / d^)|.
-        delta = _U / (1 - _U) * d + eta_pair * (1 + _U)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(delta > 0.0, delta / d, 0.0)
-        if np.any(ratio > 0.25):
-            return None, None
-        y = E * 2.0 * ratio  # >= E |log(d / d^)| since |log(1 + s)| <= 2 |s| for |s| <= 1/2
-        drift = np.where(y <= 0.5, y * (1.0 + y), np.expm1(y))
-        rel = (eps + drift) / (1.0 - eps)
-        rel[diag] = 0.0
-        np.negative(t, out=t, where=~later)
-        g[a:a + rows.shape[0]] = _pairwise_row_sums(t)
-        absum = size.sum(axis=1)
-        relsum = (size * rel).sum(axis=1)
-        err[a:a + rows.shape[0]] = gamma_sum * absum + relsum
+        # rel = (eps + drift) / (1 - eps) = (eps + drift0) / (1 - eps) + (drift - drift0) / (1 - eps)
+        if A > 0.0:
+            eps = eval_relative_error(d, E, A)  # (i) evaluation of U'
+            relsum = (size * ((eps + drift0) / (1.0 - eps))).sum(axis=1)
+        else:
+            eps0 = float(eval_relative_error(1.0, E, 0.0))
+            relsum = size.sum(axis=1) * ((eps0 + drift0) / (1.0 - eps0))
+        # (ii) gaps across 1/2: Delta = u1 d + eta (1 + u) of the top member.
+        for lo, hi, c0, c1, own in ((a, tb, m, n, True), (max(a, m), b, 0, m, False)):
+            if lo >= hi or c0 >= c1:
+                continue
+            sub = d[lo - a:hi - a, c0:c1]
+            et = eta[lo:hi, None] if own else eta[None, c0:c1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = u1 + np.where(et > 0.0, et * (1 + _U) / sub, 0.0)
+            if not np.all(ratio <= 0.25):
+                return None, None
+            y = 2.0 * E * ratio  # >= E |log(d / d^)|: |log(1 + s)| <= 2 |s| for |s| <= 1/2
+            drift = np.where(y <= 0.5, y * (1.0 + y), np.expm1(y))
+            e_sub = eps[lo - a:hi - a, c0:c1] if A > 0.0 else eps0
+            extra = size[lo - a:hi - a, c0:c1] * ((drift - drift0) / (1.0 - e_sub))
+            relsum[lo - a:hi - a] += extra.sum(axis=1)
+        np.negative(t, out=t, where=cols < rows)
+        g[a:b] = _pairwise_row_sums(t)
+        err[a:b] = gamma_sum * size.sum(axis=1) + relsum
     err *= 1.0 + 4 * (n + 8) * _U
     return g, err
 
@@ -362,6 +406,72 @@ def _multipliers(g: np.ndarray, ties: np.ndarray) -> np.ndarray:
             vals = -np.cumsum(gb - gb.mean())[:-1]
         lam[a:b] = np.maximum(vals, 0.0)
     return lam
+
+
+def _positive_tridiagonal(c: np.ndarray, base: float):
+    """For M = base I + (the grounded path Laplacian with edge weights c, c[0] and c[-1]
+    to the ground), m = c.size - 1 nodes: (F, G) with the pivots f_j = F_j + c[j + 1] of
+    Gaussian elimination from the top and diag(M^-1)_j = 1 / (F_j + G_j). Only sums,
+    products and quotients of positive numbers: each result has relative error at most
+    4 (m + 2) u (the maps F -> base + c F / (c + F) have relative sensitivity <= 1)."""
+    m = c.size - 1
+    F, G = np.empty(m), np.empty(m)
+    F[0] = base + c[0]
+    for j in range(1, m):
+        F[j] = base + c[j] * F[j - 1] / (c[j] + F[j - 1])
+    H = base + c[m]
+    G[m - 1] = c[m]
+    for j in range(m - 2, -1, -1):
+        G[j] = c[j + 1] * H / (c[j + 1] + H)
+        H = base + G[j]
+    return F, G
+
+
+def _positive_solve(c: np.ndarray, F: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """M^-1 v for v >= 0 (M of :func:`_positive_tridiagonal`), by elimination with positive
+    terms only: relative error at most 8 (m + 2) u."""
+    m = v.size
+    f = F + c[1:]
+    vp = np.empty(m)
+    vp[0] = v[0]
+    for j in range(1, m):
+        vp[j] = v[j] + c[j] * vp[j - 1] / f[j - 1]
+    z = np.empty(m)
+    z[m - 1] = vp[m - 1] / f[m - 1]
+    for j in range(m - 2, -1, -1):
+        z[j] = (vp[j] + c[j + 1] * z[j + 1]) / f[j]
+    return z
+
+
+def _neighbour_gaps_up(rx, qx, top, eta) -> np.ndarray:
+    """Upper bounds on the n - 1 gaps x_k - x_{k+1} of the point x."""
+    d = np.where(top[:-1] & top[1:], qx[1:] - qx[:-1], rx[:-1] - rx[1:])
+    across = top[:-1] & ~top[1:]
+    slack = _U / (1 - _U) * d + np.where(across, eta[:-1] * (1 + _U), 0.0)
+    return (d + slack) * (1 + 4 * _U)
+
+
+def _weighted_bound(U: Utility, beta: float, gaps_up, rho_abs, rho_signed, e_signed,
+                    mu_low: float, n: int) -> float:
+    """Step 6 of the module docstring: the bound on max |x - r*| from the weights
+    L_W >= sum_k c_k b_k b_k' + mu L_K (b_k = e_k - e_{k+1}), given max |x - r*| <= beta."""
+    D = np.minimum(1.0, (gaps_up + 2.0 * beta) * (1 + 4 * _U))
+    w = -U.d2(D) * (1.0 - CURVATURE_TOLERANCE)
+    if not np.all(np.isfinite(w)):
+        return math.inf
+    c = np.maximum(0.0, (w - mu_low) * (1 - 2 * _U))
+    base = n * mu_low
+    F, G = _positive_tridiagonal(c, base)
+    kappa = 1.0 + 16 * (n + 4) * _U
+    y = _positive_solve(c, F, np.ones(n - 2))  # M^-1 1
+    z = _positive_solve(c, F, rho_abs)  # M^-1 |rho|
+    # 1 - mu 1' M^-1 1 = (2 + 1' M^-1 T 1) / n, T 1 = the two ground edges: no cancellation.
+    denom = (2.0 + y[0] * c[0] + y[-1] * c[-1]) / kappa
+    ytr = (abs(math.fsum(y * rho_signed)) * (1 + 2 * _U) + kappa * float(np.sum(y * e_signed))
+           + (kappa - 1.0) * float(np.sum(y * np.abs(rho_signed))))
+    quad = kappa * float(np.sum(rho_abs * z)) + mu_low * n * (kappa * ytr) ** 2 / denom
+    diag = kappa / (F + G) + mu_low * n * (kappa * y) ** 2 / denom
+    return float(np.sqrt(diag.max() * quad)) * kappa
 
 
 def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> ErrorBound:
@@ -446,6 +556,14 @@ def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float
     N = math.sqrt(float(np.sum((np.abs(rho_i) + e_i) ** 2)) + total**2 / 2) * inflate
     rounding = math.sqrt(float(np.sum(e_i**2)) + total_err**2 / 2) * inflate
     B = _MAXNORM * N / (n * mu_low) * inflate
+    if curvature_decreasing(U):  # step 6: the local curvature, bootstrapped from B
+        gaps_up = _neighbour_gaps_up(rx, qx, top, eta)
+        rho_abs = np.abs(rho_i) + e_i
+        for _ in range(BOOTSTRAP_ROUNDS):
+            better = _weighted_bound(U, B, gaps_up, rho_abs, rho_i, e_i, mu_low, n)
+            if not better < B:
+                break
+            B = better
     value = min(_trivial(r), (offset + B) * (1 + 4 * _U))
     return ErrorBound(value=value, reason="", mu=mu, projected_gradient=N, n=n,
                       rounding=rounding, offset=offset)

@@ -296,6 +296,69 @@ def test_error_bound_json():
 
 
 # ------------------------------------------------------------------------------------
+# The rounding model of the gradient, against mpmath at the same point
+# ------------------------------------------------------------------------------------
+def _mp_gradient(U, rx, qx, top):
+    """grad S at the point x (x_k = 1 - qx_k where top, else rx_k), gaps formed exactly."""
+    d1 = _mp(U.dexpr)
+    n = len(rx)
+    with mpmath.workdps(DPS):
+        R = [mpmath.mpf(float(v)) for v in rx]
+        Qc = [mpmath.mpf(float(v)) for v in qx]
+        g = [mpmath.mpf(0)] * n
+        for i in range(n):
+            for j in range(i + 1, n):
+                if top[i] and top[j]:
+                    gap = Qc[j] - Qc[i]
+                elif top[i]:
+                    gap = (1 - Qc[i]) - R[j]
+                else:
+                    gap = R[i] - R[j]
+                t = d1(gap)
+                g[i] += t
+                g[j] -= t
+        return g
+
+
+def _check_gradient_error(U, r, q):
+    from rcollapse.solvers.bound import (CHUNK_ELEMENTS, _constants, _feasible_point,
+                                         _gradient_with_error, _offsets)
+
+    _, _, E, A, _ = _constants(U)
+    rx, qx = _feasible_point(np.asarray(r, float), np.asarray(q, float))
+    top, eta, _ = _offsets(np.asarray(r, float), rx, qx)
+    g, e = _gradient_with_error(U, rx, qx, top, eta, E, A, CHUNK_ELEMENTS)
+    if g is None:  # a tie where U'(0+) is infinite: no gradient to check
+        return None
+    exact = _mp_gradient(U, rx, qx, top)
+    with mpmath.workdps(DPS):
+        worst = max(float(abs(mpmath.mpf(float(gk)) - xk) / ek) for gk, xk, ek in zip(g, exact, e))
+    assert worst <= 1.0, (U.spec, len(r), worst)
+    return worst
+
+
+@settings(max_examples=examples(10), deadline=None)
+@given(U=utilities(), n=st.integers(min_value=3, max_value=40), scale=st.integers(-12, -3),
+       seed=st.integers(0, 2**32 - 1))
+@example(U=parse_utility("power:0.99"), n=20, scale=-12, seed=0)
+@example(U=parse_utility("log-sigmoid:0.05"), n=30, scale=-6, seed=0)
+def test_gradient_rounding_bound_holds(U, n, scale, seed):
+    """|g^_k - grad_k S(x)| <= e_k for every k, the computed gradient against a 40-digit
+    one at the same point: at the solver's answer and at a perturbed point."""
+    sol = solve(U, n, tol=1e-12)
+    assert _check_gradient_error(U, sol.rewards, sol.complement) is not None
+    rng = np.random.default_rng(seed)
+    r = np.sort(np.clip(sol.rewards + 10.0**scale * rng.uniform(-1, 1, n), 0, 1))[::-1]
+    assume(_check_gradient_error(U, r, 1.0 - r) is not None)  # clipping can tie two rewards
+
+
+@pytest.mark.parametrize("spec", FOUR)
+def test_gradient_rounding_bound_holds_at_n_150(spec):
+    sol = solve(spec, 150, tol=1e-12)
+    assert _check_gradient_error(parse_utility(spec), sol.rewards, sol.complement) is not None
+
+
+# ------------------------------------------------------------------------------------
 # The rounding model: U' evaluated within EVAL_ULPS (1 + E |log d|) ulps, with margin 4
 # ------------------------------------------------------------------------------------
 @settings(max_examples=examples(10), deadline=None)
@@ -326,3 +389,77 @@ def test_derivative_evaluation_is_within_the_assumed_ulps(U, seed):
             rel = float(abs(mpmath.mpf(float(ti)) - exact) / exact)
             allowed = float(eval_relative_error(di, E, A))
             assert rel <= allowed / 4, (U.spec, di, rel, allowed)
+
+
+@settings(max_examples=examples(10), deadline=None)
+@given(U=utilities(), seed=st.integers(0, 2**32 - 1))
+@example(U=parse_utility("neg-power:2.987"), seed=0)
+@example(U=parse_utility("power:0.01"), seed=0)
+@example(U=parse_utility("log-sigmoid:0.05"), seed=0)
+def test_curvature_evaluation_is_within_the_assumed_tolerance(U, seed):
+    """U.d2 (numpy) is within CURVATURE_TOLERANCE / 10 of 40-digit mpmath on (0, 1], and
+    -U'' is proved nonincreasing for every family (step 6 of the bound uses both)."""
+    from rcollapse.solvers.bound import CURVATURE_TOLERANCE, curvature_decreasing
+
+    assert curvature_decreasing(U)
+    rng = np.random.default_rng(seed)
+    d = np.concatenate((10.0 ** rng.uniform(-300, 0, 200), rng.uniform(0, 1, 100), [1.0]))
+    w = U.d2(d)
+    f = _mp(U.d2expr)
+    with mpmath.workdps(DPS):
+        for di, wi in zip(d, w):
+            exact = f(mpmath.mpf(float(di)))
+            if not mpmath.isfinite(exact) or abs(exact) > 1e300:
+                continue
+            rel = float(abs(mpmath.mpf(float(wi)) - exact) / abs(exact))
+            assert rel <= CURVATURE_TOLERANCE / 10, (U.spec, di, rel)
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 40])
+def test_positive_tridiagonal_matches_an_exact_inverse(m):
+    """diag(M^-1) and M^-1 v of the positive-only recurrences against a 50-digit inverse,
+    M = base I + grounded path Laplacian, edge weights from 1e-3 to 1e12: within the
+    relative error 16 (m + 4) u that the bound allows for them."""
+    from rcollapse.solvers.bound import _positive_solve, _positive_tridiagonal
+
+    rng = np.random.default_rng(m)
+    c = 10.0 ** rng.uniform(-3, 12, m + 1)
+    base = 7.5
+    v = rng.uniform(0, 1, m)
+    F, G = _positive_tridiagonal(c, base)
+    z = _positive_solve(c, F, v)
+    allowed = 16 * (m + 4) * 2.0**-53
+    with mpmath.workdps(50):
+        cm = [mpmath.mpf(float(t)) for t in c]
+        M = mpmath.zeros(m, m)
+        for j in range(m):
+            M[j, j] = base + cm[j] + cm[j + 1]
+            if j + 1 < m:
+                M[j, j + 1] = M[j + 1, j] = -cm[j + 1]
+        inv = M**-1
+        zx = inv * mpmath.matrix([mpmath.mpf(float(t)) for t in v])
+        for j in range(m):
+            assert abs(1 / (F[j] + G[j]) / inv[j, j] - 1) <= allowed
+            assert abs(z[j] / zx[j] - 1) <= allowed
+
+
+@pytest.mark.parametrize("spec", FOUR)
+def test_bound_is_never_below_the_true_error_at_n_40(spec):
+    """n = 40 (where the local-curvature step matters more): the solver's answer and
+    perturbations of size 1e-10, 1e-7 and 1e-4 of the 40-digit optimum."""
+    U, n = parse_utility(spec), 40
+    sol = solve(U, n, tol=1e-12)
+    ref, dps = reference_optimum(U, n, sol.rewards, sol.complement)
+    eb = error_bound(U, sol.rewards, complement=sol.complement)
+    assert true_error(sol.rewards, ref, dps) <= eb.value
+    rng = np.random.default_rng(40)
+    for scale in (-10, -7, -4):
+        z = rng.uniform(-1.0, 1.0, n)
+        z[0], z[-1] = -abs(z[0]), abs(z[-1])
+        with mpmath.workdps(dps):
+            xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + mpmath.mpf(10) ** scale * float(zk)))
+                         for v, zk in zip(ref, z)), reverse=True)
+        r, q = _point_from_mp(xs, dps)
+        eb = error_bound(U, r, complement=q)
+        assert eb.value is not None, eb.reason
+        assert true_error(r, ref, dps) <= eb.value, (scale, eb)
