@@ -92,3 +92,17 @@ def test_staleness_follows_the_measured_paths(tmp_path):
     assert why is not None and measured[:10] in why and last[:10] in why
     assert stale_against(last, ["solvers/"], root=repo) is None
     assert stale_against("0" * 40, ["solvers/"], root=repo) is None  # unknown commit: git cannot tell
+
+
+@pytest.mark.parametrize("name", sorted(R.PARTS))
+def test_results_file_says_where_it_was_measured(name):
+    """Every results file carries its commit, machine and thread counts, and the command."""
+    from rcollapse.benchmarks.results import load
+
+    data = load(R.PARTS[name].results, ROOT)
+    prov = data["provenance"]
+    commit = prov["git"]["commit"]
+    assert isinstance(commit, str) and len(commit) == 40 and int(commit, 16) >= 0
+    assert prov["machine"]["cpus"] >= 1 and prov["machine"]["platform"]
+    assert {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} <= set(prov["threads"])
+    assert data["command"].startswith("rcollapse ")
