@@ -198,6 +198,10 @@ class _Half:
     def gradient(self, y):
         """(q, force): q = grad phi = dS/dr on the top half, force_k = sum |U'| over the
         pairs of reward k (the scale of the relative residual)."""
+        with np.errstate(invalid="ignore", over="ignore"):  # ties: inf - inf, reported by the caller
+            return self._gradient(y)
+
+    def _gradient(self, y):
         U, m = self.U, self.m
         q = np.empty(m)
         force = np.empty(m)
@@ -417,7 +421,8 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
                     raise ConvergenceError(f"newton: {half.U.spec} at n = {half.n}: non-finite "
                                            f"Hessian after {steps} steps{_nonfinite_hint(half.U, half.n)}")
             if box:
-                w = np.abs(y - np.clip(y - q / diag, 0.0, 0.5)).max()
+                with np.errstate(divide="ignore", invalid="ignore"):  # diag 0 where U'' underflows
+                    w = np.abs(y - np.clip(y - q / diag, 0.0, 0.5)).max()
                 eps = min(1e-3, w)
                 active = ((y <= eps) & (q > 0.0)) | ((y >= 0.5 - eps) & (q < 0.0))
             else:

@@ -36,6 +36,8 @@ __all__ = [
     "representable",
     "assume_representable",
     "examples",
+    "extreme_utilities",
+    "starts",
 ]
 
 #: Families whose U is strictly increasing and strictly concave on (0, 1]: Lemma 4.1
@@ -73,6 +75,41 @@ def log_sigmoids(draw, *, low: float = 0.05, high: float = 5.0) -> Utility:
     if not 0 < low <= high:
         raise ValueError(f"log_sigmoids: need 0 < low <= high, got {low}, {high}")
     return parse_utility(f"log-sigmoid:{_param(draw, low, high)}")
+
+
+@st.composite
+def extreme_utilities(draw) -> Utility:
+    """A utility at the far ends of its family's range, where float64 forces under- or
+    overflow (issue 9): log-sigmoid with s log-uniform in [1e-8, 5], power with g in
+    [0.9, 0.999], neg-power with g log-uniform in [1, 200], and log."""
+    family = draw(st.sampled_from(["power", "neg-power", "log", "log-sigmoid"]))
+    if family == "log":
+        return parse_utility("log")
+    if family == "power":
+        return parse_utility(f"power:{_param(draw, 0.9, 0.999)}")
+    if family == "neg-power":
+        return parse_utility(f"neg-power:{10 ** draw(st.floats(0.0, math.log10(200.0))):.3g}")
+    return parse_utility(f"log-sigmoid:{10 ** draw(st.floats(-8.0, math.log10(5.0))):.2g}")
+
+
+@st.composite
+def starts(draw, n: int):
+    """A start for ``solve(..., start=...)``: None, or n rewards feasible for (5) (in
+    [0, 1], best first) but possibly degenerate: distinct, with ties, all equal, or only
+    the two end values. Ties are a trap where U'(0+) is infinite (log: [0.5] * 5 was
+    returned out of order at commit ce85eec)."""
+    kind = draw(st.sampled_from(["none", "distinct", "ties", "constant", "ends"]))
+    if kind == "none":
+        return None
+    if kind == "constant":
+        return [draw(st.sampled_from([0.0, 0.5, 1.0, 0.3]))] * n
+    if kind == "ends":
+        k = draw(st.integers(0, n))
+        return [1.0] * k + [0.0] * (n - k)
+    values = draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
+    if kind == "ties":
+        values = [round(v, 1) for v in values]
+    return sorted(values, reverse=True)
 
 
 @st.composite

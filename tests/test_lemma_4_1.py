@@ -27,7 +27,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-from hypothesis import example, given, note, settings
+from hypothesis import assume, event, example, given, note, settings
 from hypothesis import strategies as st
 
 import properties as P
@@ -104,8 +104,10 @@ def test_optimum_is_symmetric(U, n, method):
     where = P.where(U.spec, n, method=method)
     note(where)
     r = baseline(U, n, method=method)
-    if r is None:  # refused honestly (ConvergenceError): no answer to check
-        return
+    # Refused honestly (ConvergenceError): no answer to check. Discarded, not passed:
+    # hypothesis fails the test when refusals are frequent (filter_too_much).
+    event(f"{method} refused" if r is None else f"{method} answered")
+    assume(r is not None)
     P.check_symmetric(r, where=where, atol=2 * METHOD_ATOL[method])
     assert solve(U, n).unique, f"{where}: strictly concave U, yet the solution says it is not unique"
 
