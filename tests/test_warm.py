@@ -276,3 +276,38 @@ def test_tiny_run_warm_is_the_mean_of_the_members_and_loads(tiny_run):
         torch.testing.assert_close(greedy[key].double(), expected, rtol=0, atol=1e-6)
         model = AutoModelForSequenceClassification.from_pretrained(str(run / "models" / label / "warm"))
         assert model.config.num_labels == 1
+
+
+def test_parallel_members_get_cores_over_jobs_threads(tmp_path, monkeypatch):
+    """--jobs J: one process per member, J at a time, each with cores/J torch and BLAS threads."""
+    config = _tiny_config(members=3, noise=(0.0,), jobs=2)
+    run = tmp_path / "run"
+    W.prepare_run(config, run)
+    launched, live = [], []
+
+    class FakeProcess:
+        def __init__(self, argv, *, stdout, stderr, env):
+            spec = json.loads(Path(argv[-1]).read_text())
+            live.append(self)
+            launched.append((spec, env, len(live)))
+            self.dir = Path(spec["dir"])
+            self.returncode = None
+
+        def poll(self):  # finishes at once: writes what a finished member leaves
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "summary.json").write_text("{}")
+            live.remove(self)
+            self.returncode = 0
+            return 0
+
+    monkeypatch.setattr(W, "_threads_per_job", lambda jobs: 8 // jobs)
+    monkeypatch.setattr(W.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(W.time, "sleep", lambda s: None)
+    W.train_members(config, run, progress=False)
+    assert len(launched) == 3
+    assert max(n for _, _, n in launched) == 2  # never more than J at once
+    for spec, env, _ in launched:
+        assert spec["config"]["threads"] == 4
+        assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
+    assert sorted(s["config"]["seed"] for s, _, _ in launched) == [1, 2, 3]
+    assert len({s["config"]["backbone"] for s, _, _ in launched}) == 1  # the shared init
