@@ -200,8 +200,22 @@ SIMPLIFY_MAX_OPS = 15
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
-    """sp.simplify(expr) when expr is small (every family's derivatives are), else expr."""
-    return sp.simplify(expr) if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS else expr
+    """sp.simplify(expr) when expr is small (every family's derivatives are) and the
+    simplified form has the same values at a few points of (0, 1], else expr: simplify
+    can move a fractional power onto a negative base, where its principal value differs
+    ((1 - exp(-x))**(2/3) gave (-1)**(2/3) / (1 - exp(x))**(1/3), complex)."""
+    if sp.count_ops(expr) > SIMPLIFY_MAX_OPS:
+        return expr
+    tidy = sp.simplify(expr)
+    if tidy == expr or not expr.has(x):
+        return tidy
+    probe = [0.013, 0.37, 0.91]
+    with np.errstate(all="ignore"):
+        a = np.asarray(_np_function(expr)(np.array(probe)), dtype=complex)
+        b = np.asarray(_np_function(tidy)(np.array(probe)), dtype=complex)
+    same = np.allclose(np.broadcast_to(a, (3,)), np.broadcast_to(b, (3,)), rtol=1e-9, atol=1e-12,
+                       equal_nan=False)
+    return tidy if same else expr
 
 
 def _fmt_number(value: float) -> str:
@@ -400,8 +414,9 @@ class Utility:
 # --------------------------------------------------------------------------------------
 #: Points of (0, 1] where a property sympy cannot prove is checked (geometric near 0).
 CHECK_POINTS = np.unique(np.concatenate((np.geomspace(1e-9, 1e-2, 200), np.linspace(0.01, 1.0, 800))))
-#: A value below this in magnitude counts as zero in the grid checks (30-digit mpmath).
-_ZERO = 1e-25
+#: A value below this times its local scale (sum of |terms|) counts as zero in the grid
+#: checks: the rounding of a 30-digit mpmath sum, with room to spare.
+_ZERO = 1e-20
 
 
 def _to_float(value) -> float:
@@ -461,11 +476,13 @@ def _np_function(expr: sp.Expr):
     return lambda t: np.full(np.shape(t), value.real if value.imag == 0 else np.nan)
 
 
-def _grid_values(expr: sp.Expr, points) -> list:
+def _grid_values(expr: sp.Expr, points, *, with_scale: bool = False):
     """expr at the points: float64 (numpy, vectorized) where that is trustworthy, else
     30-digit mpmath (:func:`_mp_values`): where float64 is not finite (overflow, or not
     real) or too small to carry its sign (underflow; below 1e-9 of the largest value).
-    None where expr is not a finite real number."""
+    None where expr is not a finite real number. ``with_scale``: also the local scale of
+    each value, sum |term| over the terms of expr (in the same arithmetic), against which
+    a value counts as zero."""
     pts = np.asarray(points, dtype=float)
 
     def evaluate(e):
@@ -488,6 +505,14 @@ def _grid_values(expr: sp.Expr, points) -> list:
     if idx.size:
         for i, value in zip(idx, _mp_values(expr, pts[idx])):
             out[i] = value
+    if with_scale:
+        scales = [float(c) for c in scale]
+        if idx.size:
+            parts = [_mp_values(t, pts[idx]) for t in terms]
+            for k, i in enumerate(idx):
+                vals = [p[k] for p in parts]
+                scales[i] = None if any(v is None for v in vals) else sum(abs(v) for v in vals)
+        return out, scales
     return out
 
 
@@ -523,19 +548,19 @@ def _sign_on_unit(expr: sp.Expr, sign: int, what: str, *, strict: bool):
     wrong = "< 0" if sign > 0 else "> 0"
     if e == 0:
         return False, "proved", f"{what} = 0 on (0, 1]", "zero"
-    at_one = _mp_values(e, [1.0])[0]
-    if at_one is not None and at_one < -_ZERO:
+    (at_one,), (scale_one,) = _grid_values(e, [1.0], with_scale=True)
+    if at_one is not None and at_one < -_ZERO * (scale_one or 0.0):
         return False, "proved", f"{what}(1) = {sign * float(at_one):.6g} {wrong}", "sign"
     if at_one is not None and _proved_positive(e):
         return True, "proved", None, None
-    values = _grid_values(e, CHECK_POINTS)
+    values, scales = _grid_values(e, CHECK_POINTS, with_scale=True)
     zero_run = False
-    for p, v in zip(CHECK_POINTS, values):
-        if v is None:
+    for p, v, sc in zip(CHECK_POINTS, values, scales):
+        if v is None or sc is None:
             return False, "checked, not proved", f"{what}({p:.6g}) is not a finite real number", "sign"
-        if v < -_ZERO:
+        if v < -_ZERO * sc:
             return False, "checked, not proved", f"{what}({p:.6g}) = {sign * float(v):.6g} {wrong}", "sign"
-        if strict and abs(v) <= _ZERO and p < 1.0:
+        if strict and abs(v) <= _ZERO * sc and p < 1.0:
             if zero_run:
                 return False, "checked, not proved", f"{what} = 0 on an interval near x = {p:.6g}", "zero"
             zero_run = True
@@ -652,6 +677,8 @@ EXPR_FUNCTIONS = {
 EXPR_CONSTANTS = {"pi": sp.pi, "E": sp.E}
 #: Longest accepted expression text.
 MAX_EXPR_CHARS = 400
+#: Largest |p| in u**p for a function u of x (mpmath's x**(10**200) would not return).
+MAX_EXPONENT = 1000
 #: A number power a**b is evaluated only while |b| log10|a| stays below this.
 MAX_NUMBER_DIGITS = 300
 _OPERATORS = {"+", "-", "*", "/", "**", "^", "(", ")", ","}
@@ -703,6 +730,9 @@ def _evaluate_bounded(expr: sp.Expr, shown: str) -> sp.Expr:
     if expr.is_Atom:
         return expr
     args = [_evaluate_bounded(a, shown) for a in expr.args]
+    if expr.is_Pow and args[1].is_Number and not args[0].is_Number and abs(args[1]) > MAX_EXPONENT:
+        raise UtilityError(f"{shown}: exponent {_one_line(str(args[1]), 24)} is too large; "
+                           f"valid: |exponent| <= {MAX_EXPONENT}")
     if expr.is_Pow and args[0].is_Number and args[1].is_Number and args[0] != 0:
         size = abs(float(args[1])) * abs(math.log10(abs(float(args[0])) or 1e-300))
         if not size <= MAX_NUMBER_DIGITS:
