@@ -63,12 +63,31 @@ Derivation (every step is used by :func:`error_bound`)
    bound adds, per reward k, e_k = gamma_{ceil(log2 n)} sum_j |t_kj| + sum_j rel_kj |t_kj|
    (t_kj = U'(computed gap)), where rel_kj covers (i) evaluating U' (``EVAL_ULPS`` ulps,
    times 1 + E + A |log gap| / 2 for a rounded argument or exponent, see
-   :func:`eval_relative_error`; checked against mpmath by the tests) and (ii) the computed gap's own error Delta (one rounding, plus |r_k - x_k| for a
-   pair across 1/2), through the elasticity E = sup_{(0,1]} -x U''(x) / U'(x) (derived
-   symbolically): |log U'(d) - log U'(d^)| <= E |log(d / d^)|. Then rho_k lies in
-   [rho^_k - e_k, rho^_k + e_k] and N is bounded over that box. The sum over I uses the exact
-   identity sum_k g_k = 0 (each pair adds +U' and -U'), so its error is e_1 + e_n, not
-   sum_I e_k. Final float operations are covered by a relative inflation of (n + 8) ulps.
+   :func:`eval_relative_error`; checked against mpmath by the tests) and (ii) the computed
+   gap's own error Delta (one rounding, plus |r_k - x_k| for a pair across 1/2), through
+   the elasticity E = sup_{(0,1]} -x U''(x) / U'(x) (derived symbolically):
+   |log U'(d) - log U'(d^)| <= E |log(d / d^)|. Then rho_k lies in [rho^_k - e_k,
+   rho^_k + e_k] and N is bounded over that box. The sum over I uses the exact identity
+   sum_k g_k = 0 (each pair adds +U' and -U'), so its error is e_1 + e_n, not sum_I e_k.
+   Final float operations are covered by a relative inflation of (n + 8) ulps.
+6. The local curvature (where sympy proves -U'' nonincreasing: every family here). mu is
+   the curvature of the widest gap, 1; neighbouring rewards are much closer, and their
+   weight -U''(gap) is far larger (2 / gap^3 for neg-power:1). With beta the bound so far,
+   every gap on the segment [x, r*] is at most its value at x plus 2 beta, so the weight of
+   the neighbours (k, k+1) is at least w_k = -U''(min(1, gap_k(x) + 2 beta)). Then
+   L_W >= sum_k c_k b_k b_k' + mu L_K (c_k = w_k - mu, b_k = e_k - e_{k+1}, L_K the
+   complete graph) in the Loewner order, and step 2 runs with the grounded form
+   L = M - mu 1 1', M = T + n mu I, T the grounded path Laplacian of c (tridiagonal):
+
+       |x_i - r*_i| <= sqrt(L^-1_ii) sqrt(rho' L^-1 rho),
+       L^-1 = M^-1 + mu n (M^-1 1)(M^-1 1)' / (2 + 1' M^-1 T 1)     (Sherman-Morrison),
+
+   with rho' M^-1 rho <= |rho|' M^-1 |rho| (M^-1 >= 0, an M-matrix). M^-1 v (v >= 0) and
+   diag(M^-1) come from O(n) recurrences of positive numbers only (relative error
+   <= 16 (n + 4) u, checked against a 50-digit inverse). With c = 0 this is (*) again
+   (up to the sign cancellation (*) keeps in sum_I rho); each round's bound is the next
+   round's beta (``BOOTSTRAP_ROUNDS``), and the smallest bound is kept. U.d2 is taken with
+   ``CURVATURE_TOLERANCE`` relative accuracy (checked against mpmath).
 
 >>> from rcollapse.solvers import solve
 >>> sol = solve("log", 10)
@@ -96,7 +115,7 @@ __all__ = ["ErrorBound", "error_bound", "eval_relative_error", "curvature_decrea
 #: Unit roundoff of float64 (round to nearest).
 _U = 2.0**-53
 #: Relative error allowed for one evaluation of U' (numpy, from the sympy form), in units
-#: of the roundoff, times (1 + E |log gap|) for the rounded exponent of a power. The tests
+#: of the roundoff, times 1 + E + A |log gap| / 2 (:func:`eval_relative_error`). The tests
 #: check U.d1 against 40-digit mpmath with a margin of 4.
 EVAL_ULPS = 16
 #: Entries of one block of pairs held at once (several float64 arrays of this size).
@@ -118,11 +137,12 @@ _MAXNORM = math.sqrt(1.5)
 class ErrorBound:
     """A proven bound on max_i |r_i - r*_i| for rewards r against the optimum r* of (5).
 
-    ``value = offset + sqrt(3/2) * projected_gradient / (n * mu)`` (capped by the trivial
-    bound max_k max(r_k, 1 - r_k)), or None with
-    the ``reason``; ``projected_gradient`` = sqrt(||rho_I||^2 + (sum_I rho)^2 / 2) with the
-    gradient's rounding error included, ``rounding`` its part due to rounding alone,
-    ``offset`` = max |r - x| (see the module docstring).
+    ``value = offset + B``, B the smaller of sqrt(3/2) * projected_gradient / (n * mu)
+    and the local-curvature bound of step 6 (capped by the trivial bound
+    max_k max(r_k, 1 - r_k)), or None with the ``reason``; ``projected_gradient`` =
+    sqrt(||rho_I||^2 + (sum_I rho)^2 / 2) with the gradient's rounding error included,
+    ``rounding`` the same norm of the rounding error alone, ``offset`` = max |r - x| (see
+    the module docstring).
     """
 
     value: float | None
@@ -157,8 +177,8 @@ def _constants(U: Utility):
     mu = float(U.strong_concavity)
     status = getattr(U, "property_status", {}).get("strong_concavity", "proved")
     if not mu > 0.0:
-        return None, None, None, None, (f'{U.spec} is not strongly concave on (0, 1] (inf -U" = 0): '
-                            "no error bound")
+        return None, None, None, None, (
+            f'{U.spec} is not strongly concave on (0, 1] (inf -U" = 0): no error bound')
     if status != "proved":
         return None, None, None, None, (f"{U.spec}: strong concavity mu = {mu:.6g} was {status}; "
                             "a proven bound needs a proved mu")
@@ -177,8 +197,9 @@ def _constants(U: Utility):
     except (TypeError, ValueError):
         E = math.nan
     if not (math.isfinite(E) and E >= 0.0):
-        return None, None, None, None, (f"{U.spec}: cannot bound the elasticity -x U''/U' on (0, 1], "
-                            "needed for the gradient's rounding error")
+        return None, None, None, None, (
+            f"{U.spec}: cannot bound the elasticity -x U''/U' on (0, 1], needed for the "
+            "gradient's rounding error")
     A = 0.0
     for power in U.dexpr.atoms(sp.Pow):
         a = power.exp
@@ -354,7 +375,8 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk
             return None, None
         t[diag] = 0.0
         size = np.abs(t)
-        # rel = (eps + drift) / (1 - eps) = (eps + drift0) / (1 - eps) + (drift - drift0) / (1 - eps)
+        # rel = (eps + drift) / (1 - eps)
+        #     = (eps + drift0) / (1 - eps) + (drift - drift0) / (1 - eps)
         if A > 0.0:
             eps = eval_relative_error(d, E, A)  # (i) evaluation of U'
             relsum = (size * ((eps + drift0) / (1.0 - eps))).sum(axis=1)
@@ -478,18 +500,20 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
     """A proven upper bound on max_i |r_i - r*_i|, r = ``rewards`` (n,) sorted best first and
     r* the optimum of problem (5) for utility ``U`` (a Utility or a spec):
 
-        value = max |r - x| + sqrt(3/2) N / (n mu),
+        value = max |r - x| + min( sqrt(3/2) N / (n mu),  the bound of step 6 ),
         N = sqrt(||rho_I||^2 + (sum_I rho)^2 / 2),   I = {2, ..., n - 1},
 
-    mu = inf_{(0,1]} -U'', rho the gradient of S at x minus the nonnegative multipliers of
+    x the rewards as ``complement`` carries them near 1, with x_1 = 1 and x_n = 0;
+    mu = inf_{(0,1]} -U''; rho the gradient of S at x minus the nonnegative multipliers of
     the tied pairs, rounding error included (derivation: module docstring). ``complement``
     is 1 - rewards computed without cancellation (``Solution.complement``).
 
     ``value`` is None, with the ``reason``, when no bound is proved: U not strongly concave
     (linear), a tie where U'(0+) is infinite, or a gap the float64 data cannot resolve.
     Rewards out of order or outside [0, 1] are bounded through the nearest sorted, clipped
-    point (the distance to it is part of ``offset``). ``value`` is at most 1. Cost: one chunked
-    pass over the n^2 pairs (about 10 s at n = 10,000).
+    point (the distance to it is part of ``offset``). ``value`` is at most
+    max_k max(r_k, 1 - r_k). Cost: one chunked pass over the n^2 pairs (about 25 s at
+    n = 10,000 on one core), two more per nearly tied end block tried (log-sigmoid).
 
     >>> eb = error_bound("power:0.5", [1.0, 0.5, 0.0])
     >>> eb.value < 1e-13, eb.mu
@@ -538,14 +562,16 @@ def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float
     if g is None:
         return _none(f"{U.spec}: the gradient at the rewards is not finite or a gap is below "
                      "what float64 resolves (a tie where U'(0+) is infinite?)", n, mu)
-    ties = np.where(top[:-1] & top[1:], qx[:-1] == qx[1:], ~top[:-1] & ~top[1:] & (rx[:-1] == rx[1:]))
+    ties = np.where(top[:-1] & top[1:], qx[:-1] == qx[1:],
+                    ~top[:-1] & ~top[1:] & (rx[:-1] == rx[1:]))
     lam = _multipliers(g, ties)
     lam_lo = np.concatenate(([0.0], lam))  # lambda_{k-1}, k = 1..n (lambda_0 unused)
     lam_hi = np.concatenate((lam, [0.0]))  # lambda_k (lambda_n unused)
     rho = g + lam_hi - lam_lo
     e_rho = e + 2.1 * _U * (np.abs(g) + lam_hi + lam_lo)
     rho_i, e_i = rho[1:-1], e_rho[1:-1]
-    # |sum_I rho|: directly, or by sum_k g_k = 0: sum_I rho = -(g_1 + g_n) + lambda_{n-1} - lambda_1.
+    # |sum_I rho|: directly, or by sum_k g_k = 0:
+    # sum_I rho = -(g_1 + g_n) + lambda_{n-1} - lambda_1.
     direct = abs(math.fsum(rho_i)) * (1 + 2 * _U) + float(np.sum(e_i))
     ends_terms = (-g[0], -g[-1], lam[-1], -lam[0])
     via_ends = (abs(math.fsum(ends_terms)) + 4 * _U * math.fsum(map(abs, ends_terms))

@@ -457,7 +457,8 @@ def test_bound_is_never_below_the_true_error_at_n_40(spec):
         z = rng.uniform(-1.0, 1.0, n)
         z[0], z[-1] = -abs(z[0]), abs(z[-1])
         with mpmath.workdps(dps):
-            xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + mpmath.mpf(10) ** scale * float(zk)))
+            h = mpmath.mpf(10) ** scale
+            xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + h * float(zk)))
                          for v, zk in zip(ref, z)), reverse=True)
         r, q = _point_from_mp(xs, dps)
         eb = error_bound(U, r, complement=q)
