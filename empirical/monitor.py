@@ -10,7 +10,8 @@ held-out prompt's completions (reward = sigmoid(logit)), sorts them, and logs, p
   (U, n)); where the optimum is not unique (U = x at odd n: the middle reward is free),
   the distance to the nearest optimum;
 - ``w1_open_vs_closed_<split>``: W1 between the mean sorted-reward profiles (mean
-  quantile functions) of open- and closed-ended prompts (None if a type is missing);
+  quantile functions) of open- and closed-ended prompts (None if a type is missing), and
+  ``w1_open_vs_closed_optimum_<split>``, the same for the prompts' optima of (5);
 - ``spread_<split>``: the mean within-prompt standard deviation of the rewards;
 - ``accuracy_<split>``: pairwise ranking accuracy over all i < j pairs (ties count 1/2);
 - ``profile_open_<split>``, ``profile_closed_<split>``: the mean sorted profiles (at the
@@ -91,8 +92,16 @@ def collapse_metrics(sorted_rewards, specs, types, *, suffix: str) -> dict:
         qo = mean_quantile_profile(by_type["open"], grid=grid)
         qc = mean_quantile_profile(by_type["closed"], grid=grid)
         out[f"w1_open_vs_closed_{suffix}"] = float(np.mean(np.abs(qo - qc)))
+        # the same statistic for the optima of (5) of these prompts: what full collapse
+        # onto each prompt's own optimum would give (with mixed n it is below the n = 8 value)
+        ref = {t: [reference_optimum(spec, len(s)).rewards for s, spec, tt
+                   in zip(sorted_rewards, specs, types) if tt == t] for t in ("open", "closed")}
+        ro = mean_quantile_profile(ref["open"], grid=grid)
+        rc = mean_quantile_profile(ref["closed"], grid=grid)
+        out[f"w1_open_vs_closed_optimum_{suffix}"] = float(np.mean(np.abs(ro - rc)))
     else:
         out[f"w1_open_vs_closed_{suffix}"] = None
+        out[f"w1_open_vs_closed_optimum_{suffix}"] = None
     for t in ("open", "closed"):
         rows = by_type[t]
         out[f"profile_{t}_{suffix}"] = _modal_profile(rows)[1].tolist() if rows else None

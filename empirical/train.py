@@ -317,7 +317,8 @@ def train(config: TrainConfig | None, out_dir, *, resume: bool = False, callback
     else:
         if config is None:
             raise ValueError("train: a config is needed unless resuming")
-        check_output_dir(out, must_not_exist=True)
+        if _is_main_process():  # under torchrun, rank 0 checks and creates the directory
+            check_output_dir(out, must_not_exist=True)
     config.validate()
 
     # ---- data, utilities and model: every refusal happens here, before training ---------
@@ -378,15 +379,16 @@ def train(config: TrainConfig | None, out_dir, *, resume: bool = False, callback
     trainer_holder["t"] = trainer
     trainer.train(resume_from_checkpoint=checkpoint)
 
+    trainer.save_model(str(out / "model"))  # every process calls it; the main one writes
     if trainer.is_world_process_zero():
-        trainer.save_model(str(out / "model"))
         tokenizer.save_pretrained(str(out / "model"))
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
                 if line.strip()]
         final = rows[-1]
         summary = {k: final.get(k) for k in METRIC_KEYS}
         for k, v in final.items():
-            if k.startswith(("spread_", "w1_to_optimum_open", "w1_to_optimum_closed")):
+            if k.startswith(("spread_", "w1_to_optimum_open", "w1_to_optimum_closed",
+                             "w1_open_vs_closed_optimum")):
                 summary[k] = v
         summary.update({
             "seconds": time.perf_counter() - t0,

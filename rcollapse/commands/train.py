@@ -74,18 +74,19 @@ def run(args) -> int:
         if v is not None and (not math.isfinite(v) or v < 0):
             raise InputError(f"--{name.replace('_', '-')} {v}: valid: a finite number >= 0")
 
+    import json
+    import os
+
     from rcollapse.empirical.train import TrainConfig, train
     from rcollapse.outputs import check_output_dir
 
     if args.resume is not None:
         out = train(None, args.resume, resume=True)
     else:
-        check_output_dir(args.out, must_not_exist=True)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 creates it
+            check_output_dir(args.out, must_not_exist=True)
         config = TrainConfig(**given).validate()
         out = train(config, args.out)
-    import json
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         summary = json.loads((out / "summary.json").read_text())
         keys = ("w1_to_optimum_train", "w1_to_optimum_test", "w1_open_vs_closed_train",
