@@ -182,12 +182,15 @@ def _primal_problem(r, q, c, U, objective) -> str | None:
     return None
 
 
-def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> Certificate:
+def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS,
+            with_objective: bool = True) -> Certificate:
     """The certificate of ``rewards`` (n,), best first, for problem (5): primal
     feasibility (exact) and the relative KKT residual (module docstring), with forces
     rescaled where they under- or overflow. ``U`` is a Utility or a spec string;
     ``complement`` is 1 - rewards computed without cancellation, when the caller has it.
-    Cost: two chunked passes over the n^2 pairs (three when rescaled).
+    Cost: two chunked passes over the n^2 pairs (three when rescaled);
+    ``with_objective=False`` skips S (objective nan, its checks skipped), for a solver's
+    own stopping test: ``solve`` always certifies with it.
 
     >>> cert = certify("log-sigmoid:1e-6", [1.0, 0.5, 0.0])   # U' underflows: rescaled
     >>> cert.residual, cert.rescaled, cert.certified
@@ -208,8 +211,8 @@ def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS
         c = constraint_slacks(r, complement=q)
         feasible_box = np.all(np.isfinite(r)) and r.min() >= 0.0 and r.max() <= 1.0
         objective = (overall_utility(r, U, complement=q, chunk_elements=chunk_elements)
-                     if feasible_box and np.all(c >= 0.0) else float("nan"))
-    problem = _primal_problem(r, q, c, U, objective)
+                     if with_objective and feasible_box and np.all(c >= 0.0) else float("nan"))
+    problem = _primal_problem(r, q, c, U, objective if with_objective else 0.0)
     if problem is not None:
         return Certificate(float("inf"), float(objective), "infeasible: " + problem)
     note = None

@@ -69,7 +69,7 @@ from scipy import linalg, stats
 from scipy.interpolate import PchipInterpolator
 
 from rcollapse.solvers.errors import ConvergenceError
-from rcollapse.solvers.kkt import kkt_residual
+from rcollapse.solvers.kkt import certify, kkt_residual
 from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import Utility, parse_utility
 
@@ -406,7 +406,7 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
                 return y, steps, reduced, reduced <= COARSE_TOL
         elif reduced <= 0.1 * tol or done:
             r, c = half.full(y)
-            res = kkt_residual(half.U, r, complement=c)
+            res = certify(half.U, r, complement=c, with_objective=False).residual
             if res <= tol or done:
                 return y, steps, res, res <= tol
         # --- a fresh Hessian, or the last factor again?
