@@ -7,7 +7,8 @@ For each utility and method, n runs through ``sizes``; a method stops after the 
 whose run took more than ``budget`` seconds or failed, and the dense method is not run
 above ``dense_max`` (its Hessian is an (n/2)^2 matrix: 10^4 needs 0.6 GB, 10^5 would
 need 60 GB). Each run is a child process (so its peak memory is its own), timed from the
-call of the solver to its certified answer; imports and the sympy-derived forms of U are
+call of the solver to its certified answer (wall and CPU seconds: on a shared machine the
+wall time includes waiting for a core); imports and the sympy-derived forms of U are
 made before the clock starts. A row records seconds, KKT residual, Newton steps, the CG
 iterations of each Newton step on the last level, the fast certificate's measured
 summation error and its bound on the residual, the child's peak resident memory, and for
@@ -21,7 +22,7 @@ solver. Computing (:func:`run_large`), fitting (:func:`fitted_slope`) and plotti
 
 >>> rows = [{"utility": "u", "method": "fast", "n": 10**4, "seconds": 1.0, "ok": True},
 ...         {"utility": "u", "method": "fast", "n": 10**5, "seconds": 10.0, "ok": True}]
->>> round(fitted_slope(rows, "u", "fast"), 6)
+>>> round(fitted_slope(rows, "u", "fast"), 6)   # no cpu_seconds: wall seconds
 1.0
 """
 
@@ -151,7 +152,7 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
         U = parse_utility(spec)
         solve(U, 8)  # warm-up: the sympy-derived forms, imports
         row = {"ok": True, "rss_before": _peak_rss_bytes()}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if method == "fast":
             out = solve_newton_cg(U, n)
             row.update({"seconds": time.perf_counter() - t0, "kkt_residual": out.kkt_residual,
@@ -166,7 +167,8 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
             row.update({"seconds": time.perf_counter() - t0, "kkt_residual": sol.kkt_residual,
                         "iterations": sol.iterations})
             complement = sol.complement
-        row["peak_rss"] = _peak_rss_bytes()
+        row["cpu_seconds"] = time.process_time() - c0  # the machine is shared: wall time
+        row["peak_rss"] = _peak_rss_bytes()             # includes waiting for a core
         if U.family == "log":
             t0 = time.perf_counter()
             exact = gauss_lobatto_rewards_marching(n)
@@ -237,8 +239,13 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
                     continue
                 row = run_one(spec, n, method, hard_limit=hard_limit)
                 rows.append(row)
+                line = (f"{spec} {method} n={n}: " + (f"{row['seconds']:.1f} s, KKT {row['kkt_residual']:.1e}"
+                        if row.get("ok") else f"failed: {row.get('error')}"))
                 if bar is not None:
                     bar.update(1)
+                    bar.write(line)
+                else:
+                    print(line, file=sys.stderr, flush=True)
                 if not row.get("ok") or (row.get("seconds") or 0.0) > budget:
                     stopped = True
     if bar is not None:
@@ -274,11 +281,17 @@ def _plain(obj):
     return obj
 
 
+def _time(row) -> float | None:
+    """CPU seconds where recorded (one thread: the wall time of an idle machine), else wall."""
+    return row.get("cpu_seconds") or row.get("seconds")
+
+
 def fitted_slope(rows, spec: str, method: str, *, n_min: int = 10_000) -> float | None:
-    """Least-squares slope of log(seconds) against log(n) over the successful runs with
-    n >= n_min (all of them when fewer than two qualify); None with fewer than two runs."""
-    pts = [(r["n"], r["seconds"]) for r in rows
-           if r.get("utility") == spec and r.get("method") == method and r.get("ok") and r.get("seconds")]
+    """Least-squares slope of log(time) against log(n) over the successful runs with
+    n >= n_min (all of them when fewer than two qualify); None with fewer than two runs.
+    The time is CPU seconds where recorded, else wall seconds."""
+    pts = [(r["n"], _time(r)) for r in rows
+           if r.get("utility") == spec and r.get("method") == method and r.get("ok") and _time(r)]
     big = [p for p in pts if p[0] >= n_min]
     pts = big if len(big) >= 2 else pts
     if len(pts) < 2:
@@ -300,8 +313,8 @@ def make_figure(data):
     fig, axes = plt.subplots(1, len(specs), figsize=(4.2 * len(specs), 3.8), squeeze=False)
     for ax, spec in zip(axes[0], specs):
         for method, style in (("fast", "o-"), ("dense", "s--")):
-            pts = sorted((r["n"], r["seconds"]) for r in rows if r["utility"] == spec
-                         and r["method"] == method and r.get("ok") and r.get("seconds"))
+            pts = sorted((r["n"], _time(r)) for r in rows if r["utility"] == spec
+                         and r["method"] == method and r.get("ok") and _time(r))
             if not pts:
                 continue
             slope = fitted_slope(rows, spec, method)
@@ -311,7 +324,7 @@ def make_figure(data):
         ax.set_xlabel("n")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("seconds to KKT residual <= 1e-9")
+    axes[0][0].set_ylabel("CPU seconds (1 thread) to KKT <= 1e-9")
     fig.suptitle("Problem (5): fast sums + Newton-CG vs dense Newton", fontsize=10)
     fig.tight_layout()
     return fig
@@ -320,7 +333,7 @@ def make_figure(data):
 def format_table(data) -> str:
     """One line per run: utility, method, n, seconds, KKT residual, CG iterations,
     summation error, peak memory, and the distance to Gauss-Lobatto for log."""
-    lines = [f"{'utility':<14} {'method':<6} {'n':>8} {'seconds':>9} {'kkt':>9} {'cg':>12} "
+    lines = [f"{'utility':<14} {'method':<6} {'n':>8} {'wall s':>9} {'cpu s':>9} {'kkt':>9} {'cg':>12} "
              f"{'sum.err':>8} {'MB':>6} {'|r-GLL|':>8}"]
     for r in data["rows"]:
         if not r.get("ok"):
@@ -330,7 +343,8 @@ def format_table(data) -> str:
         se = f"{r['summation_error']:.1e}" if r.get("summation_error") is not None else "-"
         gll = f"{r['gauss_lobatto_max_diff']:.1e}" if "gauss_lobatto_max_diff" in r else "-"
         mb = r.get("peak_rss", 0) / 2**20
-        lines.append(f"{r['utility']:<14} {r['method']:<6} {r['n']:>8} {r['seconds']:>9.2f} "
+        cpu = f"{r['cpu_seconds']:.2f}" if r.get("cpu_seconds") is not None else "-"
+        lines.append(f"{r['utility']:<14} {r['method']:<6} {r['n']:>8} {r['seconds']:>9.2f} {cpu:>9} "
                      f"{r['kkt_residual']:>9.1e} {cg:>12} {se:>8} {mb:>6.0f} {gll:>8}")
     for spec, by in data.get("slopes", {}).items():
         lines.append(f"slope {spec}: " + ", ".join(f"{m} {s:.2f}" if s is not None else f"{m} -"
