@@ -127,9 +127,17 @@ def run_config(utility: str, *, quick: bool) -> dict:
     """
     if quick:
         return dict(utility=utility, backbone="tiny", prompts=32, test_prompts=16,
-                    epochs=30.0, lr=3e-3, batch=8, eval_every=20, seed=0, threads=1)
-    return dict(utility=utility, backbone="minilm", prompts=512, test_prompts=16,
-                epochs=6.0, lr=1e-4, batch=8, eval_every=50, seed=0)
+                    epochs=40.0, eval_every=20, eval_prompts=32, seed=0)
+    return dict(utility=utility, backbone="minilm", prompts=512, test_prompts=16, seed=0)
+
+
+def warm_config(*, quick: bool) -> dict:
+    """The ``rcollapse warm`` settings behind the WARM figures (quick: tiny, M = 3, clean
+    labels only; otherwise minilm, M = 4, clean and 25% corrupted rankings)."""
+    if quick:
+        return dict(members=3, backbone="tiny", prompts=32, eval_prompts=16, noise=(0.0,),
+                    train=dict(epochs=40.0, eval_every=20))
+    return dict(members=4, backbone="minilm", prompts=256)
 
 
 def _slug(utility: str) -> str:
