@@ -154,6 +154,7 @@ def test_spec_round_trips_and_equality_is_by_expression():
         ("sqrt(0.5 - x)", ["not a finite real number"]),
         ("1/(x - 0.5)", ["not increasing"]),
         ("1/0 + x", ["not finite"]),
+        ("-Abs(x - 2)", ["cannot derive"]),  # sympy's U'' of Abs does not lambdify: said so
     ],
 )
 def test_not_increasing_or_not_concave_is_refused_naming_the_property_and_a_point(text, pieces):
@@ -289,6 +290,15 @@ def test_solve_limit_refuses_a_non_integrable_singularity():
     for text in ("-1/x", "log(x) - x**(-2)"):
         with pytest.raises(SolverInputError, match="not integrable at 0"):
             solve_limit(f"expr:{text}", grid=32)
+
+
+def test_cvxpy_form_takes_symbolic_constant_coefficients():
+    U = parse_utility("expr:sqrt(x) + pi*log(1 + E*x)")
+    assert U.cvxpy_error is None
+    t = cp.Variable()
+    t.value = 0.3
+    assert float(U.cvxpy(t).value) == pytest.approx(float(U(0.3)), rel=1e-12)
+    assert "product of functions" in parse_utility("expr:x*exp(-x)").cvxpy_error
 
 
 def test_cvxpy_says_which_methods_can_when_there_is_no_form():

@@ -640,11 +640,12 @@ def _to_cvxpy_atoms(expr: sp.Expr, t):
         terms = [_to_cvxpy_atoms(a, t) for a in expr.args]
         return functools.reduce(lambda a, b: a + b, terms)
     if expr.is_Mul:
-        const, rest = expr.as_coeff_Mul()
-        if rest.is_Mul:  # a product of two non-constant factors: not DCP
+        numbers = [a for a in expr.args if a.is_number]
+        rest = [a for a in expr.args if not a.is_number]
+        if len(rest) != 1:  # a product of two non-constant factors: not DCP
             raise UtilityError(f"no CVXPY form for {expr}: a product of functions of x; "
                                "use method newton or lbfgs")
-        return float(const) * _to_cvxpy_atoms(rest, t)
+        return float(sp.Mul(*numbers)) * _to_cvxpy_atoms(rest[0], t)
     if expr.is_Pow:
         base, exponent = expr.args
         if not exponent.is_Number:
@@ -791,6 +792,17 @@ def _expression_utility(expr: sp.Expr, shown: str) -> "Utility":
 
 @functools.lru_cache(maxsize=512)
 def _checked_expression_utility(expr: sp.Expr) -> "Utility":
+    try:
+        return _check_expression_utility(expr)
+    except UtilityError:
+        raise
+    except Exception as err:  # sympy or lambdify cannot handle a form of this U: say so
+        spec = _one_line(f"expr:{sp.sstr(expr)}", 80)
+        raise UtilityError(f"{spec}: cannot derive U', U'' and their numeric forms "
+                           f"({type(err).__name__}: {_one_line(str(err), 60)})") from None
+
+
+def _check_expression_utility(expr: sp.Expr) -> "Utility":
     U = Utility("expr", None, expr)
     shown_spec = _one_line(U.spec, 80)
     values = _grid_values(expr, CHECK_POINTS)
