@@ -211,6 +211,11 @@ def _constants(U: Utility):
 
 
 @functools.lru_cache(maxsize=64)
+def _finite_slope_at_zero(U: Utility) -> bool:
+    return U.dU0 is not None
+
+
+@functools.lru_cache(maxsize=64)
 def curvature_decreasing(U: Utility) -> bool:
     """Whether sympy proves U^(3) >= 0 for x > 0, i.e. -U'' nonincreasing: then a gap that
     is at most D has a curvature weight -U''(gap) >= -U''(D). Directly, or (log-sigmoid)
@@ -536,7 +541,7 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
     if point is None:  # pragma: no cover - see _feasible_point
         return _none("no feasible point near the rewards was found", n, mu)
     best = _certify(U, r, *point, mu, mu_low, E, A, chunk_elements)
-    if U.dU0 is not None:  # U'(0+) finite: end blocks of ties; try them made exact
+    if _finite_slope_at_zero(U):  # U'(0+) finite: end blocks of ties; try them made exact
         tried = set()
         for tau in SNAP:
             snapped = _snapped(*point, tau)

@@ -214,16 +214,16 @@ def test_bound_at_the_reference_itself_is_rounding_only(spec):
 def test_a_1e8_move_of_any_interior_reward_is_seen(spec):
     """n = 50: moving any one interior reward of the solver's optimum by 1e-8 (up or
     down, complement moved with it) makes the bound >= 1e-8 / 10."""
-    n, h = 50, 1e-8
-    sol = solve(spec, n, tol=1e-12)
-    base = error_bound(spec, sol.rewards, complement=sol.complement)
+    n, h, U = 50, 1e-8, parse_utility(spec)
+    sol = solve(U, n, tol=1e-12)
+    base = error_bound(U, sol.rewards, complement=sol.complement)
     assert base.value is not None and base.value < 1e-8 / 10
     for k in range(1, n - 1):
         for sign in (1.0, -1.0):
             r, q = sol.rewards.copy(), sol.complement.copy()
             r[k] += sign * h
             q[k] -= sign * h
-            eb = error_bound(spec, r, complement=q)
+            eb = error_bound(U, r, complement=q)
             assert eb.value is not None, (k, sign, eb.reason)
             assert eb.value >= h / 10, (k, sign, eb)
 
