@@ -22,7 +22,7 @@ U = x and s = 1 gives U = -1/x, the paper's rule at its two ends).
 >>> import torch
 >>> z = torch.tensor([2.0, 0.0, -2.0])
 >>> round(float(plackett_luce_loss(z, torch.tensor([3]))), 4)
-0.2575
+0.2699
 """
 
 from __future__ import annotations
