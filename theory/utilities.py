@@ -863,7 +863,7 @@ def parse_utility(spec) -> Utility:
     if family.param is None:
         if sep:
             raise UtilityError(f"{shown!r}: {family.name} takes no parameter; valid: {family.name}")
-        return Utility(family.name, None, family.build(None))
+        return _family_utility(family.name, None)
     if not sep or not raw.strip():
         raise UtilityError(
             f"{shown!r}: {family.name} needs a parameter, as {family.name}:{family.param[0]} "
@@ -882,9 +882,18 @@ def parse_utility(spec) -> Utility:
             f"{shown}: {family.param} = {_fmt_number(value) if math.isfinite(value) else value} "
             f"is out of range; valid: {family.domain()}"
         )
-    # Exact rational parameter: 0.5 -> 1/2, so the symbolic forms stay exact.
-    exact = sp.Rational(repr(value))
-    return Utility(family.name, value, family.build(exact))
+    return _family_utility(family.name, value)
+
+
+@functools.lru_cache(maxsize=512)
+def _family_utility(name: str, value: float | None) -> Utility:
+    """The family's Utility, one instance per (family, parameter): its derived forms and
+    properties are computed once. The parameter is made an exact rational (0.5 -> 1/2),
+    so the symbolic forms stay exact."""
+    family = FAMILIES[name]
+    if value is None:
+        return Utility(name, None, family.build(None))
+    return Utility(name, value, family.build(sp.Rational(repr(value))))
 
 
 def _one_line(text: str, limit: int = 60) -> str:
