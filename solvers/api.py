@@ -173,13 +173,27 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
                 f"{tol:g}, the tightest tried", solution=sol)
         tol = max(tol * 1e-2, ACCURACY_TOL_FLOOR)
         try:
-            sol = _solve_once(U, n, method=method, tol=tol, max_iter=max_iter, start=start,
-                              check_memory=check_memory, progress=progress)
+            sol = _refine(sol, tol=tol, max_iter=max_iter, check_memory=check_memory)
         except ConvergenceError as err:
             raise ConvergenceError(
                 f"{where}: error bound {sol.error_bound:.3g} > accuracy {accuracy:g}; "
                 f"tightening tol to {tol:g} failed ({err})", solution=sol) from None
     return sol
+
+
+def _refine(sol: Solution, *, tol: float, max_iter, check_memory) -> Solution:
+    """``sol`` carried to the tighter ``tol``: Newton steps from it (newton, cvxpy: its
+    rewards and accurate complement are the start), or L-BFGS-B restarted from it."""
+    t0 = time.perf_counter()
+    U = parse_utility(sol.spec)
+    if sol.method == "lbfgs" or sol.n == 2:
+        return _solve_once(U, sol.n, method=sol.method, tol=tol, max_iter=max_iter,
+                           start=sol.rewards, check_memory=check_memory)
+    out = newton.solve_newton(U, sol.n, tol=tol, max_iter=max_iter or POLISH_MAX_ITER,
+                              start=sol.rewards, start_complement=sol.complement)
+    status = f"{sol.status}; refined by {out.iterations} Newton steps to tol = {tol:g}"
+    return _certified(U, sol.n, sol.method, out.rewards, out.complement,
+                      sol.iterations + out.iterations, status, t0, tol)
 
 
 def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=None) -> Solution:
@@ -207,7 +221,6 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
                 f"n = {n} needs about {need / 2**30:.3g} GiB for method {method!r}, more than the "
                 f"{free / 2**30:.3g} GiB available; valid: a smaller n")
     start = _check_start(start, n, method)
-    unique = U.family != "linear" or n % 2 == 0
     where = f"{method}: {U.spec} at n = {n}"
     complement = None
     if n == 2:
@@ -265,6 +278,13 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
         # scipy's own verdict is not the judge: the recomputed certificate is (log at
         # n = 100 stops "ABNORMAL" at KKT 9.6e-10, which meets 1e-9).
         status = "converged" if out.converged else f"converged by the certificate (scipy: {out.message!r})"
+    return _certified(U, n, method, rewards, complement, iterations, status, t0, tol)
+
+
+def _certified(U, n, method, rewards, complement, iterations, status, t0, tol) -> Solution:
+    """The Solution of ``rewards``, certified here (solvers.kkt.certify) at ``tol``, or
+    ConvergenceError carrying it."""
+    where = f"{method}: {U.spec} at n = {n}"
     if complement is None:
         complement = 1.0 - rewards
     cert = certify(U, rewards, complement=complement)
@@ -273,7 +293,8 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
     solution = Solution(spec=U.spec, n=n, method=method, rewards=rewards,
                         objective=float(cert.objective), kkt_residual=float(cert.residual),
                         iterations=int(iterations), seconds=time.perf_counter() - t0,
-                        unique=unique, status=status, complement=complement)
+                        unique=U.family != "linear" or n % 2 == 0, status=status,
+                        complement=complement)
     if not cert.certified:
         raise ConvergenceError(f"{where}: {cert.problem} (status {status!r})"
                                f"{_advice(U, n, method, cert.problem)}", solution=solution)

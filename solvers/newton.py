@@ -287,11 +287,12 @@ def _first_start(U: Utility, n: int, box: bool) -> np.ndarray:
     return y
 
 
-def _start_from(U: Utility, start, n: int, box: bool) -> np.ndarray:
+def _start_from(U: Utility, start, n: int, box: bool, complement=None) -> np.ndarray:
     """The half-problem variable y_k = 1 - r_k (k = 1..n // 2) of a given feasible start,
     symmetrized; y_1 = 0. Strict order needs distinct values, so ties are split slightly."""
     r = np.asarray(start, dtype=float)
-    y = 0.5 * ((1.0 - r) + r[::-1])[: n // 2]
+    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
+    y = 0.5 * (q + r[::-1])[: n // 2]
     y[0] = 0.0
     y = np.clip(y, 0.0, 0.5)
     if not box:
@@ -475,11 +476,14 @@ def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final
 
 
 def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=None,
-                 chunk_elements: int = CHUNK_ELEMENTS, progress=None) -> NewtonOutcome:
+                 chunk_elements: int = CHUNK_ELEMENTS, progress=None,
+                 start_complement=None) -> NewtonOutcome:
     """The optimum of problem (5) by Newton's method (algorithm: module docstring).
 
     ``start``: a feasible point (n,), sorted best first, to start from instead of the
     multilevel start; it is symmetrized, (r + 1 - reversed r) / 2, and pinned at r_1 = 1.
+    ``start_complement``: 1 - start without cancellation (a Solution's ``complement``),
+    so that a start's tiny gaps near r = 1 are kept.
     ``progress``: called as ``progress(done, levels, n_level)`` after each level.
 
     Returns a :class:`NewtonOutcome`; raises :class:`ConvergenceError` (with the residual
@@ -503,7 +507,8 @@ def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=Non
     while start is None and levels[-1] > COARSEST:
         levels.append((levels[-1] + 1) // 2)
     levels = levels[::-1]
-    y = _first_start(U, levels[0], box) if start is None else _start_from(U, start, n, box)
+    y = (_first_start(U, levels[0], box) if start is None
+         else _start_from(U, start, n, box, complement=start_complement))
     total = 0
     for i, nl in enumerate(levels):
         if i:
