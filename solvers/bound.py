@@ -85,8 +85,9 @@ Derivation (every step is used by :func:`error_bound`)
    with rho' M^-1 rho <= |rho|' M^-1 |rho| (M^-1 >= 0, an M-matrix). M^-1 v (v >= 0) and
    diag(M^-1) come from O(n) recurrences of positive numbers only (relative error
    <= 16 (n + 4) u, checked against a 50-digit inverse). With c = 0 this is (*) again
-   (up to the sign cancellation (*) keeps in sum_I rho); each round's bound is the next
-   round's beta (``BOOTSTRAP_ROUNDS``), and the smallest bound is kept. U.d2 is taken with
+   (up to the sign cancellation (*) keeps in sum_I rho). The first beta is min(1, (*))
+   (x and r* lie in [0, 1]^n); each round's bound is the next round's beta
+   (``BOOTSTRAP_ROUNDS``), and the smallest bound is kept. U.d2 is taken with
    ``CURVATURE_TOLERANCE`` relative accuracy (checked against mpmath).
 
 >>> from rcollapse.solvers import solve
@@ -127,8 +128,8 @@ SNAP = (1e-13, 1e-11, 1e-9, 1e-7)
 #: Relative accuracy assumed of U.d2 (numpy) when it gives the curvature weights of step 6
 #: (checked against mpmath by the tests, with a margin of 10).
 CURVATURE_TOLERANCE = 1e-9
-#: Rounds of step 6, each from the previous bound.
-BOOTSTRAP_ROUNDS = 4
+#: Rounds of step 6 at most, each from the previous bound (stopped when one gains < 1%).
+BOOTSTRAP_ROUNDS = 50
 #: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
 _MAXNORM = math.sqrt(1.5)
 
@@ -590,11 +591,14 @@ def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float
     if curvature_decreasing(U):  # step 6: the local curvature, bootstrapped from B
         gaps_up = _neighbour_gaps_up(rx, qx, top, eta)
         rho_abs = np.abs(rho_i) + e_i
+        B = min(B, 1.0)  # x and r* both lie in [0, 1]^n
         for _ in range(BOOTSTRAP_ROUNDS):
             better = _weighted_bound(U, B, gaps_up, rho_abs, rho_i, e_i, mu_low, n)
             if not better < B:
                 break
-            B = better
+            B, done = better, better > 0.99 * B
+            if done:
+                break
     value = min(_trivial(r), (offset + B) * (1 + 4 * _U))
     return ErrorBound(value=value, reason="", mu=mu, projected_gradient=N, n=n,
                       rounding=rounding, offset=offset)
