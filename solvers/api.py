@@ -39,6 +39,8 @@ POLISH_MAX_ITER = 200
 #: ``accuracy`` tightens tol down to this, no further (the certificate's rounding floor
 #: is near n * 1e-16).
 ACCURACY_TOL_FLOOR = 1e-15
+#: A residual within this factor of the certificate's rounding floor is reported as such.
+ROUNDING_MARGIN = 10.0
 #: L-BFGS-B runs at most this many times, each from the last, with gtol 1000 times tighter.
 LBFGS_RESTARTS = 3
 
@@ -299,6 +301,13 @@ def _certified(U, n, method, rewards, complement, iterations, status, t0, tol) -
         raise ConvergenceError(f"{where}: {cert.problem} (status {status!r})"
                                f"{_advice(U, n, method, cert.problem)}", solution=solution)
     if not cert.residual <= tol:
+        advice = _advice(U, n, method, "")
+        if cert.residual <= ROUNDING_MARGIN * cert.rounding_floor:
+            advice = (f"; that is near float64's rounding floor for these gaps (about "
+                      f"{cert.rounding_floor:.1g}: a gap rounded by one unit moves U' that much, "
+                      f"relative): "
+                      + ("try method newton, whose symmetric rewards round more evenly, or "
+                         if method != "newton" else "") + "a looser tol")
         raise ConvergenceError(f"{where}: KKT residual {cert.residual:.3g} > tol = {tol:g} "
-                               f"(status {status!r}){_advice(U, n, method, '')}", solution=solution)
+                               f"(status {status!r}){advice}", solution=solution)
     return solution

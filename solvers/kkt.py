@@ -84,6 +84,9 @@ class Certificate:
     problem: str | None
     rescaled: bool = False
     note: str | None = None
+    #: About the smallest residual float64 rewards can show here: a gap rounded by one
+    #: unit moves U' by |(log U')'| times that unit, relative (log-sigmoid:1e-8: 1e-16 / 1e-8).
+    rounding_floor: float = 0.0
 
     @property
     def certified(self) -> bool:
@@ -105,22 +108,51 @@ def constraint_slacks(rewards, *, complement=None) -> np.ndarray:
     return np.concatenate(([q[0]], gaps, [r[-1]]))
 
 
+def _log_derivative_expr(U):
+    expr = sp.expand_log(sp.log(U.dexpr), force=True)
+    return expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
+                        lambda e: -softplus(-e.args[0].args[0]))
+
+
+def _numpy(expr):
+    if not expr.free_symbols:
+        value = float(expr)
+        return lambda t: np.full(np.shape(t), value)
+    return sp.lambdify(x, expr, modules=[{"softplus": lambda z: np.logaddexp(0.0, z),
+                                          "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z))},
+                                         "numpy"])
+
+
+@functools.lru_cache(maxsize=64)
+def _log_derivative_slope(U):
+    """(log U')'(t) = U''(t) / U'(t), numpy-vectorized, finite where U' underflows."""
+    return _numpy(sp.diff(_log_derivative_expr(U), x))
+
+
+def rounding_floor(U, r, q, c) -> float:
+    """max over the open adjacent gaps c_k of |(log U')'(c_k)| times the gap's rounding
+    error (one unit in the last place of the smaller of r and 1 - r at either end): about
+    the least KKT residual a float64 vector can show for this problem."""
+    k = np.flatnonzero(c[1:-1] > 0.0)
+    if k.size == 0:
+        return 0.0
+    ends = np.minimum(r, q)
+    unit = np.spacing(np.maximum(ends[k], ends[k + 1]))
+    with np.errstate(all="ignore"):
+        slope = np.abs(np.asarray(_log_derivative_slope(U)(c[1:-1][k]), dtype=float))
+    value = float(np.max(slope * unit, initial=0.0))
+    return value if math.isfinite(value) else 0.0
+
+
 @functools.lru_cache(maxsize=64)
 def _log_derivative(U):
     """log U'(t), numpy-vectorized, derived from the one sympy definition of U: the log
     is expanded and log sigmoid(z) rewritten as -softplus(-z), so it stays finite where
     U' itself underflows. None when U' has no such form (then the certificate says so)."""
-    expr = sp.expand_log(sp.log(U.dexpr), force=True)
-    expr = expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
-                        lambda e: -softplus(-e.args[0].args[0]))
+    expr = _log_derivative_expr(U)
     if expr.has(sigmoid) or expr.has(sp.exp):
         return None
-    modules = [{"softplus": lambda z: np.logaddexp(0.0, z)}, "numpy"]
-    f = sp.lambdify(x, expr, modules=modules)
-    if not expr.free_symbols:
-        value = float(expr)
-        return lambda t: np.full(np.shape(t), value)
-    return f
+    return _numpy(expr)
 
 
 def _rescaled_gradient(r, q, U, chunk_elements):
@@ -241,7 +273,7 @@ def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS
     slack = c > 0.0
     cs, Gs = c[slack], G[slack]
     t = max(0.0, float(np.max(-Gs * cs)), float(np.max((g_max - Gs) * cs / (1.0 + cs))))
-    return Certificate(t / s, float(objective), None, rescaled, note)
+    return Certificate(t / s, float(objective), None, rescaled, note, rounding_floor(U, r, q, c))
 
 
 def kkt_residual(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> float:

@@ -97,6 +97,16 @@ def test_log_sigmoid_1e_4_newton_agrees_with_lbfgs(n):
     assert sol.kkt_residual <= 1e-9
 
 
+def test_a_residual_at_float64_s_rounding_floor_is_named_as_such():
+    """log-sigmoid:1e-8: a gap rounded by one unit (1e-16) moves U' by 1e-8, relative, so
+    lbfgs's equal gaps stop at KKT 1.1e-9; the error says so, and newton reaches 1e-9."""
+    with pytest.raises(ConvergenceError, match="rounding floor .*try method newton") as info:
+        solve("log-sigmoid:1e-8", 10, method="lbfgs")
+    assert certify("log-sigmoid:1e-8", info.value.solution.rewards).rounding_floor > 1e-9
+    sol = solve("log-sigmoid:1e-8", 10)
+    np.testing.assert_allclose(sol.rewards, equal_gaps(10), atol=1e-15)
+
+
 # --------------------------------------------------------------------------------------
 # tol means the same for every method
 # --------------------------------------------------------------------------------------
