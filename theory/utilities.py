@@ -25,10 +25,13 @@ sympy expression in x, or the spec ``expr:<sympy text>`` (``expr:log(1 + 4*x)``,
 token by token before sympy's ``parse_expr`` sees it (with no builtins), so nothing but
 arithmetic can run. A user's U must be real, increasing and strictly concave on (0, 1];
 each property is proved by sympy where its assumptions can (U' > 0 and U'' < 0 for
-x > 0, or for x = 1 / (1 + t), t > 0), otherwise checked at 1,000 points of (0, 1] with
-mpmath (30 digits) and reported as "checked, not proved"
-(:attr:`Utility.property_status`). A U that fails is refused with one line naming the
-property and a point where it fails.
+x > 0, or for x = 1 / (1 + t), t > 0), otherwise checked at the 999 points of
+:data:`CHECK_POINTS` (geometric from 1e-9, then uniform to 1) in float64, and in 30-digit
+mpmath wherever float64 cannot carry the sign (overflow, underflow, cancellation below
+1e-9 of the terms), and reported as "checked, not proved" (:attr:`Utility.property_status`).
+A U that fails is refused with one line naming the property and a point where it fails.
+The strong concavity mu = inf -U'' of a user's U is the minimum over those points and
+the limit at 0+ (checked, not proved); the families' mu is exact (sympy).
 
 >>> V = parse_utility("expr:log(1 + 4*x)")
 >>> V.spec, V.dU0, V.property_status["strictly_concave"]
@@ -324,8 +327,12 @@ class Utility:
 
     # ---- CVXPY form ------------------------------------------------------------------
     def cvxpy(self, t):
-        """U(t) as a DCP-valid concave CVXPY expression of the affine expression t."""
-        return _to_cvxpy(self.expr, t)
+        """U(t) as a DCP-valid concave CVXPY expression of the affine expression t;
+        :class:`UtilityError` (one line, naming the methods that can) when U has none."""
+        try:
+            return _to_cvxpy(self.expr, t)
+        except UtilityError as err:
+            raise UtilityError(f"{_one_line(self.spec, 80)}: {err}") from None
 
     # ---- properties: proved by sympy where it can, else checked on a grid ----------
     @functools.cached_property
