@@ -294,6 +294,20 @@ def _training_args(config: TrainConfig, run_dir: Path):
     )
 
 
+def _config_in_checkpoints(config_json: dict):
+    """A callback that writes the TrainConfig into each checkpoint folder as well."""
+    from transformers import TrainerCallback
+
+    class ConfigInCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if folder.is_dir():
+                    write_json(folder / "train_config.json", config_json)
+
+    return ConfigInCheckpoint()
+
+
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -370,11 +384,12 @@ def train(config: TrainConfig | None, out_dir, *, resume: bool = False, callback
 
     Trainer = _ranking_trainer_class()
     trainer_holder = {}
+    save_config = _config_in_checkpoints(asdict(config))
     cb = monitor.callback(every=config.eval_every, on_evaluate=on_evaluate,
                           loss_fn=lambda: trainer_holder["t"].pop_mean_loss())
     trainer = Trainer(model=model, args=args, train_dataset=dataset,
                       data_collator=RankingCollator(tokenizer), processing_class=tokenizer,
-                      callbacks=[cb, *callbacks], specs=spec_list, loss_name=config.loss,
+                      callbacks=[cb, save_config, *callbacks], specs=spec_list, loss_name=config.loss,
                       center_coefficient=config.center_coefficient)
     trainer_holder["t"] = trainer
     trainer.train(resume_from_checkpoint=checkpoint)

@@ -98,7 +98,7 @@ def test_prompt_aware_rules():
 
 # ---- runs ------------------------------------------------------------------------------
 TINY = dict(backbone="tiny", prompts=8, test_prompts=4, batch=4, lr=3e-3, scheduler="linear",
-            epochs=40, eval_every=80, seed=1)
+            epochs=60, eval_every=120, seed=1)
 
 
 def _summary(run):
@@ -143,6 +143,8 @@ def test_run_directory_contents(tmp_path):
     assert len(records[-1]["sorted_rewards"]) == 2 and len(records[-1]["prompt_type"]) == 2
     assert (run / "model" / "model.safetensors").is_file()
     assert any((run / "checkpoints").glob("checkpoint-*/model.safetensors"))
+    assert json.loads((run / "checkpoints" / "checkpoint-4" / "train_config.json").read_text()) == \
+        json.loads((run / "config.json").read_text())
     assert (run / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     assert model.config.num_labels == 1
