@@ -33,6 +33,7 @@ import test_monotonicity
 import test_theorem_1_collapse
 import test_theorem_2_3_convergence
 import test_theorem_4
+import test_trust
 from rcollapse.empirical.random_features import RandomFeatureConfig, train
 from rcollapse.solvers import solve
 from rcollapse.theory.exact import gauss_lobatto_rewards
@@ -206,6 +207,12 @@ CASES = [  # (module, test, broken solver, the property's message that must appe
     (test_exactness, "test_power_energy_approaches_the_limit", "stale", "does not fall"),
     (test_theorem_1_collapse, "test_every_prompt_collapses_to_the_optimum", "ignores_U", "prompt"),
     (test_theorem_1_collapse, "test_prompt_aware_kinds_end_at_their_own_optima", "ignores_U", "apart"),
+    (test_trust, "test_converged_means_correct_or_the_error_names_a_method_that_can", "perturbed",
+     "KKT residual recomputed"),
+    (test_trust, "test_converged_means_correct_or_the_error_names_a_method_that_can", "unsorted",
+     "not sorted"),
+    (test_trust, "test_converged_means_correct_or_the_error_names_a_method_that_can", "ignores_U",
+     "KKT residual recomputed"),
 ]
 
 
