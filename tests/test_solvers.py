@@ -242,3 +242,9 @@ def test_cvxpy_meets_tol_by_polishing_an_answer_clarabel_calls_inaccurate():
     sol = solve("log-sigmoid:4.5", 22, method="cvxpy")
     assert sol.kkt_residual <= 1e-9 and "polished by" in sol.status
     np.testing.assert_allclose(sol.rewards, solve("log-sigmoid:4.5", 22).rewards, atol=1e-9)
+
+
+def test_newton_reports_progress_level_by_level():
+    seen = []
+    sol = solve("log", 300, progress=lambda done, levels, n_level: seen.append((done, levels, n_level)))
+    assert seen == [(1, 3, 75), (2, 3, 150), (3, 3, 300)] and sol.kkt_residual <= 1e-9
