@@ -202,12 +202,12 @@ FAMILIES: dict[str, Family] = {
 SIMPLIFY_MAX_OPS = 15
 
 
-def _tidy(expr: sp.Expr) -> sp.Expr:
+def _tidy(expr: sp.Expr, *, simplify: bool = True) -> sp.Expr:
     """sp.simplify(expr) when expr is small (every family's derivatives are) and the
     simplified form has the same values at a few points of (0, 1], else expr: simplify
     can move a fractional power onto a negative base, where its principal value differs
     ((1 - exp(-x))**(2/3) gave (-1)**(2/3) / (1 - exp(x))**(1/3), complex)."""
-    if sp.count_ops(expr) > SIMPLIFY_MAX_OPS:
+    if not simplify or sp.count_ops(expr) > SIMPLIFY_MAX_OPS:
         return expr
     tidy = sp.simplify(expr)
     if tidy == expr or not expr.has(x):
@@ -275,13 +275,15 @@ class Utility:
     # ---- symbolic derivatives --------------------------------------------------------
     @functools.cached_property
     def dexpr(self) -> sp.Expr:
-        """U'(x), symbolically (simplified when that is cheap: see :func:`_tidy`)."""
-        return _tidy(sp.diff(self.expr, x))
+        """U'(x), symbolically: sympy's derivative, simplified for the families (see
+        :func:`_tidy`; a user's expression keeps sympy's form: simplify costs seconds on
+        a composed expression and changes no value)."""
+        return _tidy(sp.diff(self.expr, x), simplify=self.family != "expr")
 
     @functools.cached_property
     def d2expr(self) -> sp.Expr:
         """U''(x), symbolically."""
-        return _tidy(sp.diff(self.dexpr, x))
+        return _tidy(sp.diff(self.dexpr, x), simplify=self.family != "expr")
 
     # ---- numpy forms -----------------------------------------------------------------
     @staticmethod
