@@ -335,6 +335,9 @@ class Utility:
             return _to_cvxpy(self.expr, t)
         except UtilityError as err:
             raise UtilityError(f"{_one_line(self.spec, 80)}: {err}") from None
+        except (ArithmeticError, TypeError, ValueError) as err:  # a constant CVXPY cannot hold
+            raise UtilityError(f"{_one_line(self.spec, 80)}: no CVXPY form ({type(err).__name__}: "
+                               f"{_one_line(str(err), 60)}); use method newton or lbfgs") from None
 
     # ---- properties: proved by sympy where it can, else checked on a grid ----------
     @functools.cached_property
