@@ -445,7 +445,8 @@ def plot_metrics(rows, path, *, title: str = "") -> Path:
         ax.legend()
     axes[3].plot(steps, [float("nan") if r.get("loss") is None else r["loss"] for r in rows],
                  marker="o", ms=3)
-    axes[3].set_title("training loss")
+    axes[3].set_yscale("symlog")  # -1/x's loss starts in the thousands
+    axes[3].set_title("training loss (symlog)")
     axes[3].set_xlabel("step")
     fig.suptitle(title)
     fig.tight_layout()
