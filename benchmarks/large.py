@@ -19,6 +19,7 @@ solver. Computing (:func:`run_large`), fitting (:func:`fitted_slope`) and plotti
 
     python -m rcollapse.benchmarks.large --out out/bench-large
     python -m rcollapse.benchmarks.large --utilities log --sizes 1000 10000 100000
+    python -m rcollapse.benchmarks.large --merge A.json B.json --out out/bench-large
 
 >>> rows = [{"utility": "u", "method": "fast", "n": 10**4, "seconds": 1.0, "ok": True},
 ...         {"utility": "u", "method": "fast", "n": 10**5, "seconds": 10.0, "ok": True}]
@@ -38,7 +39,7 @@ import time
 
 import numpy as np
 
-__all__ = ["SIZES", "UTILITIES", "METHODS", "run_large", "run_one", "fitted_slope",
+__all__ = ["SIZES", "UTILITIES", "METHODS", "run_large", "run_one", "fitted_slope", "merge_saved",
            "gauss_lobatto_rewards_marching", "make_figure", "format_table", "main"]
 
 SIZES = (1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
@@ -281,17 +282,20 @@ def _plain(obj):
     return obj
 
 
-def _time(row) -> float | None:
-    """CPU seconds where recorded (one thread: the wall time of an idle machine), else wall."""
-    return row.get("cpu_seconds") or row.get("seconds")
+def _timed(rows, spec: str, method: str):
+    """(n, time) of the successful runs of one utility and method, sorted by n. The time
+    is CPU seconds when every such run recorded it (one thread: the wall time of an idle
+    machine), else wall seconds: one kind of time per line, never a mix."""
+    sel = [r for r in rows if r.get("utility") == spec and r.get("method") == method and r.get("ok")]
+    key = "cpu_seconds" if sel and all(r.get("cpu_seconds") for r in sel) else "seconds"
+    return sorted((r["n"], r[key]) for r in sel if r.get(key))
 
 
 def fitted_slope(rows, spec: str, method: str, *, n_min: int = 10_000) -> float | None:
     """Least-squares slope of log(time) against log(n) over the successful runs with
     n >= n_min (all of them when fewer than two qualify); None with fewer than two runs.
-    The time is CPU seconds where recorded, else wall seconds."""
-    pts = [(r["n"], _time(r)) for r in rows
-           if r.get("utility") == spec and r.get("method") == method and r.get("ok") and _time(r)]
+    The time is CPU seconds where every run recorded it, else wall seconds."""
+    pts = _timed(rows, spec, method)
     big = [p for p in pts if p[0] >= n_min]
     pts = big if len(big) >= 2 else pts
     if len(pts) < 2:
@@ -313,8 +317,7 @@ def make_figure(data):
     fig, axes = plt.subplots(1, len(specs), figsize=(4.2 * len(specs), 3.8), squeeze=False)
     for ax, spec in zip(axes[0], specs):
         for method, style in (("fast", "o-"), ("dense", "s--")):
-            pts = sorted((r["n"], _time(r)) for r in rows if r["utility"] == spec
-                         and r["method"] == method and r.get("ok") and _time(r))
+            pts = _timed(rows, spec, method)
             if not pts:
                 continue
             slope = fitted_slope(rows, spec, method)
@@ -324,7 +327,7 @@ def make_figure(data):
         ax.set_xlabel("n")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("CPU seconds (1 thread) to KKT <= 1e-9")
+    axes[0][0].set_ylabel("seconds (CPU, 1 thread, where recorded)")
     fig.suptitle("Problem (5): fast sums + Newton-CG vs dense Newton", fontsize=10)
     fig.tight_layout()
     return fig
@@ -352,6 +355,31 @@ def format_table(data) -> str:
     return "\n".join(lines)
 
 
+def merge_saved(paths, *, out) -> dict:
+    """Join the rows of saved results (JSON files written by :func:`run_large`, e.g. one
+    run up to 10^5 and one at 10^6), refit the slopes, and save the merged JSON and its
+    figure as ``large-merged-<stamp>`` in ``out``. Plots only saved data."""
+    import json
+
+    from rcollapse.outputs import check_output_dir, write_json
+
+    out_dir = check_output_dir(out, flag="--out")
+    rows = []
+    for path in paths:
+        with open(path) as fh:
+            rows.extend(json.load(fh)["rows"])
+    specs = list(dict.fromkeys(r["utility"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    data = {"rows": rows, "sources": [str(p) for p in paths],
+            "slopes": {spec: {m: fitted_slope(rows, spec, m) for m in methods} for spec in specs}}
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    json_path, png_path = out_dir / f"large-merged-{stamp}.json", out_dir / f"large-merged-{stamp}.png"
+    write_json(json_path, _plain(data))
+    make_figure(data).savefig(png_path, dpi=120)
+    data["json"], data["png"] = str(json_path), str(png_path)
+    return data
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -363,11 +391,18 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-max", type=int, default=DENSE_MAX, metavar="N")
     ap.add_argument("--budget", type=float, default=BUDGET, metavar="S")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="run nothing: join these saved results, refit, plot")
     args = ap.parse_args(argv)
     try:
+        if args.merge:
+            data = merge_saved(args.merge, out=args.out)
+            print(format_table(data))
+            print(f"wrote {data['json']} and {data['png']}")
+            return 0
         data = run_large(args.utilities, args.sizes, out=args.out, methods=args.methods,
                          dense_max=args.dense_max, budget=args.budget, progress=not args.no_progress)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(data))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from rcollapse.benchmarks.large import gauss_lobatto_rewards_marching, run_large
+from rcollapse.benchmarks.large import gauss_lobatto_rewards_marching, merge_saved, run_large
 from rcollapse.solvers import ConvergenceError, solve
 from rcollapse.solvers import newton
 from rcollapse.solvers.kkt import kkt_residual
@@ -107,6 +107,8 @@ def test_benchmark_writes_json_and_png(tmp_path):
     assert {(r["method"], r["n"]) for r in rows} == {("fast", 64), ("fast", 200), ("dense", 64), ("dense", 200)}
     assert all(r["ok"] and r["kkt_residual"] <= 1e-9 and r["gauss_lobatto_max_diff"] <= 1e-10 for r in rows)
     assert (tmp_path / data["json"].split("/")[-1]).exists() and data["png"].endswith(".png")
+    merged = merge_saved([data["json"], data["json"]], out=tmp_path)
+    assert len(merged["rows"]) == 8 and merged["slopes"]["log"]["fast"] is not None
     with pytest.raises(ValueError, match="methods"):
         run_large(["log"], [64], out=tmp_path, methods=("fastest",), progress=False)
 
