@@ -799,7 +799,20 @@ def _expression_utility(expr: sp.Expr, shown: str) -> "Utility":
         raise UtilityError(f"{shown}: U = {_one_line(str(expr))} is not finite")
     if not expr.has(x):
         raise UtilityError(f"{shown}: U = {expr} does not depend on x")
-    return _checked_expression_utility(expr)
+    return _checked_expression_utility(_canonical(expr, shown))
+
+
+def _canonical(expr: sp.Expr, shown: str) -> sp.Expr:
+    """The expression that its own spec text parses back to, so that
+    ``parse_utility(U.spec) == U`` (sympy distributes 2*(x + 1) into 2*x + 2 on parsing).
+    The text passes the same safety check as a typed spec: only the functions of
+    :data:`EXPR_FUNCTIONS`, also for an expression built in Python."""
+    for _ in range(4):
+        again = parse_expression(sp.sstr(expr))
+        if again == expr:
+            return expr
+        expr = again
+    raise UtilityError(f"{shown}: its printed form does not parse back to itself; write it more simply")
 
 
 @functools.lru_cache(maxsize=512)
