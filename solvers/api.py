@@ -33,6 +33,7 @@ METHODS = {
     "newton": "Newton's method on the symmetric half, multilevel start (large n)",
     "cvxpy": "the paper's formulation in CVXPY, solved by Clarabel (n up to a few hundred)",
     "lbfgs": "scipy L-BFGS-B on softmax-parametrized gaps (baseline)",
+    "fast": "matrix-free Newton-CG on fast (Chebyshev FMM) kernel sums, O(n) memory (n = 10^5..10^6)",
 }
 #: cvxpy's answer is refined by Newton steps from it, at most this many, when it misses tol.
 POLISH_MAX_ITER = 200
@@ -203,10 +204,6 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
     t0 = time.perf_counter()
     U = parse_utility(U)
     n = _check_n(n)
-    if isinstance(method, str) and method == "fast":  # n = 10^5..10^6: solvers/newton_cg.py (lazy)
-        from rcollapse.solvers.newton_cg import solve_fast
-
-        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory)
     if not isinstance(method, str) or method not in METHODS:
         raise SolverInputError(f"method = {method!r} is unknown; valid: {', '.join(METHODS)}")
     if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
@@ -216,6 +213,12 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
                                  or max_iter < 1):
         raise SolverInputError(f"max_iter = {max_iter!r} is not valid; valid: an integer >= 1")
+    if method == "fast":  # n = 10^5..10^6 (solvers/newton_cg.py): its certificate is computed
+        # by the same fast sums, spot-checked against direct sums (an O(n^2) pass would
+        # cost more than the solve).
+        from rcollapse.solvers.newton_cg import solve_fast
+
+        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory)
     if check_memory:
         need, free = memory_estimate(n, method), available_memory()
         if free is not None and need > free:

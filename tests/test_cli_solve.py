@@ -174,3 +174,11 @@ def test_bench_runs_one_solve_in_a_child():
 
     row = run_one("log", 8, "newton", hard_limit=60)
     assert row["ok"] and row["kkt_residual"] <= 1e-9 and row["n"] == 8
+
+
+def test_cli_method_choices_are_the_solvers_methods():
+    """--method lists its choices without importing the solvers; they must agree."""
+    from rcollapse.commands.solve import METHOD_CHOICES
+    from rcollapse.solvers.api import METHODS
+
+    assert set(METHOD_CHOICES) == set(METHODS)

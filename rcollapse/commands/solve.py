@@ -21,7 +21,7 @@ import numpy as np
 
 
 #: The --method choices (solvers.METHODS, listed here so --help needs no import).
-METHOD_CHOICES = ("newton", "cvxpy", "lbfgs")
+METHOD_CHOICES = ("newton", "cvxpy", "lbfgs", "fast")
 
 
 def add_arguments(parser):
