@@ -196,6 +196,22 @@ def test_user_jsonl_with_mixed_n_and_trl_pairs_trains(tmp_path):
     assert math.isfinite(s["w1_to_optimum_train"])
 
 
+def test_the_dial_trains_each_prompt_with_its_own_power_utility(tmp_path):
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()][:6]
+    for row, score in zip(rows, (-1, -0.5, 0, 0.5, 1, 0.5)):
+        row["open_endedness"] = score
+    path = tmp_path / "dial.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TrainConfig(utility="prompt-aware-dial", data=str(path), backbone="tiny", batch=3,
+                      epochs=1, eval_every=2, seed=0)
+    from rcollapse.empirical.data import load_jsonl
+
+    specs = [prompt_utility(ex, "prompt-aware-dial") for ex in load_jsonl(path)]
+    assert specs == ["linear", "power:0.5", "log", "neg-power:0.5", "neg-power:1", "neg-power:0.5"]
+    run = train(cfg, tmp_path / "run")
+    assert math.isfinite(_summary(run)["w1_to_optimum_train"])
+
+
 @pytest.mark.parametrize("loss", ["bt", "plackett-luce"])
 def test_other_losses_train_and_are_monitored(tmp_path, loss):
     cfg = TrainConfig(utility="log-sigmoid:1", loss=loss, backbone="tiny", prompts=4, test_prompts=2,
