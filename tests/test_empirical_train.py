@@ -271,3 +271,12 @@ def test_prompt_aware_without_types_is_refused(tmp_path):
     with pytest.raises(ValueError, match="needs each prompt's 'type'"):
         train(TrainConfig(utility="prompt-aware", data=str(path)), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_refusals(tmp_path, _cli):
+    proc = _cli("--resume", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr
+    proc = _cli("--resume", str(tmp_path), "--utility", "log")
+    assert proc.returncode == 2 and "takes no other options" in proc.stderr
+    proc = _cli("--utility", "log")
+    assert proc.returncode == 2 and "--out DIR is required" in proc.stderr
