@@ -70,13 +70,14 @@ def example() -> dict:
 
 
 def _title(utility: str, label: str) -> str:
-    if utility == "prompt-aware":
-        return "prompt-aware"
+    """U(x) on the first line, its parameter (if any) on the second: columns are narrow."""
+    if label != utility or utility == "prompt-aware":
+        return label
     try:
-        text = style.label_for(utility)
+        family, param = style.family_label(utility), style.parameter_label(utility)
     except (KeyError, ValueError):
-        text = utility
-    return text if label == utility else f"{label}"
+        return utility
+    return f"{family}\n{param}" if param else family
 
 
 @register("fig3", paper_ref="Figure 3", compute=compute, example=example,
@@ -104,12 +105,13 @@ def make_figure(data: dict) -> Figure:
                 ax.set_title(_title(col["utility"], col["label"]), loc="left")
             if c == 0:
                 ax.set_ylabel(f"{'training' if split == 'train' else 'held-out'} prompts\nreward")
-            if r == 1:
-                ax.set_xlabel("rank (best 0 to worst 1)")
             if panel.get("w1_to_optimum") is not None:
                 ax.text(0.97, 0.97, f"$W_1$ to opt. {panel['w1_to_optimum']:.3f}\n"
                         f"open vs closed {panel['w1_open_vs_closed'] or 0:.3f}",
-                        transform=ax.transAxes, ha="right", va="top", fontsize=6)
+                        transform=ax.transAxes, ha="right", va="top", fontsize=5.5,
+                        bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1.0))
+            if r == 1:
+                ax.set_xlabel("rank (0 = best)")
             ax.set_ylim(-0.03, 1.03)
     handles = [Line2D([], [], color=TYPE_COLOURS["open"], linewidth=0.8, label="open-ended prompt"),
                Line2D([], [], color=TYPE_COLOURS["closed"], linewidth=0.8,

@@ -127,7 +127,7 @@ def run_config(utility: str, *, quick: bool) -> dict:
     """
     if quick:
         return dict(utility=utility, backbone="tiny", prompts=32, test_prompts=16,
-                    epochs=40.0, eval_every=20, eval_prompts=32, seed=0)
+                    epochs=25.0, eval_every=20, eval_prompts=32, seed=0)
     return dict(utility=utility, backbone="minilm", prompts=512, test_prompts=16, seed=0)
 
 
@@ -136,7 +136,7 @@ def warm_config(*, quick: bool) -> dict:
     labels only; otherwise minilm, M = 4, clean and 25% corrupted rankings)."""
     if quick:
         return dict(members=3, backbone="tiny", prompts=32, eval_prompts=16, noise=(0.0,),
-                    train=dict(epochs=40.0, eval_every=20))
+                    train=dict(epochs=20.0, eval_every=20))
     return dict(members=4, backbone="minilm", prompts=256)
 
 
