@@ -32,8 +32,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from rcollapse.empirical.data import (DataError, build_length_dataset, load_jsonl,
-                                      split_examples)
+from rcollapse.empirical.data import build_length_dataset, load_jsonl, split_examples
 from rcollapse.empirical.losses import (LOSSES, floor_for, prompt_utility, reference_optimum,
                                         validate_utility)
 from rcollapse.outputs import check_output_dir, write_json
@@ -336,10 +335,7 @@ def train(config: TrainConfig | None, out_dir, *, resume: bool = False, callback
     config.validate()
 
     # ---- data, utilities and model: every refusal happens here, before training ---------
-    try:
-        train_ex, test_ex = load_examples(config)
-    except DataError:
-        raise
+    train_ex, test_ex = load_examples(config)  # DataError (a ValueError) names file:line
     train_specs = [prompt_utility(ex, config.utility) for ex in train_ex]
     test_specs = [prompt_utility(ex, config.utility) for ex in test_ex]
     for ex, spec in zip(train_ex + test_ex, train_specs + test_specs):

@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -104,15 +103,7 @@ def _summary(run):
     return json.loads((run / "summary.json").read_text())
 
 
-#: log and linear train only under HYPOTHESIS_PROFILE=thorough (the suite's time budget);
-#: log-sigmoid (used as it is) and neg-power (continued below the floor) always do.
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
-
-
-@pytest.mark.parametrize("spec", [
-    "log-sigmoid:0.25", "neg-power:1",
-    *(pytest.param(s, marks=pytest.mark.skipif(not THOROUGH, reason="HYPOTHESIS_PROFILE=thorough"))
-      for s in ("log", "linear"))])
+@pytest.mark.parametrize("spec", SPECS)
 def test_a_fixed_utility_collapses_to_its_optimum(tmp_path, spec):
     """Theorem 1: every training prompt, open or closed, ends at the optimum of (5)."""
     run = train(TrainConfig(utility=spec, **TINY), tmp_path / "run")
