@@ -6,5 +6,6 @@
 - ``losses``: the utility loss (1), TRL's Bradley-Terry loss, Plackett-Luce;
 - ``monitor``: ``CollapseMonitor`` and its ``transformers.TrainerCallback``;
 - ``train``: ``TrainConfig`` and ``train`` on ``transformers.Trainer``;
-- ``random_features``: Theorem 1 in a random-feature model (numpy).
+- ``random_features``: Theorem 1 in a random-feature model (numpy);
+- ``warm``, ``soup``: weight-averaged reward models (WARM, Rame et al. 2024).
 """
