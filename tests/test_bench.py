@@ -106,3 +106,12 @@ def test_bench_bad_numbers_refused(tmp_path, capsys, monkeypatch, args):
     _no_work(monkeypatch)
     assert main(["bench", "solvers", "--out", str(tmp_path), *args]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_large_is_refused_outside_the_solvers_suite(tmp_path, capsys):
+    from rcollapse.cli import main
+
+    assert main(["bench", "limit", "--large", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--large" in err and "\n" not in err
+    assert main(["bench", "solvers", "--large", "--max-n", "10", "--out", str(tmp_path)]) == 2

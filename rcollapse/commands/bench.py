@@ -35,6 +35,9 @@ def add_arguments(parser):
                              "part made from them (in a source checkout)")
     parser.add_argument("--force", action="store_true",
                         help="allow replacing an existing results file of the same name")
+    parser.add_argument("--large", action="store_true",
+                        help="solvers only: the fast method (Newton-CG on fast sums) against "
+                        "dense Newton from n = 10^3 to 10^6 (or --max-n), log-log time and slopes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -53,6 +56,23 @@ def run(args) -> int:
     from rcollapse.benchmarks.readme import check_record_paths, record
     from rcollapse.outputs import check_output_dir
 
+    if args.large and args.suite != "solvers":
+        raise InputError(f"--large is for the solvers suite, not {args.suite}")
+    if args.large and args.readme:
+        raise InputError("--large writes its own JSON and PNG; --readme is for the standard suites")
+    if args.large:
+        from rcollapse.benchmarks.large import SIZES, UTILITIES, format_table, run_large
+
+        if args.max_n is not None and args.max_n < min(SIZES):
+            raise InputError(f"--max-n {args.max_n} is out of range for --large; valid: >= {min(SIZES)}")
+        if not args.budget > 0:
+            raise InputError(f"--budget {args.budget} is out of range; valid: > 0 seconds")
+        sizes = [n for n in SIZES if args.max_n is None or n <= args.max_n]
+        data = run_large(UTILITIES, sizes, out=args.out, budget=args.budget,
+                         progress=not args.no_progress)
+        print(format_table(data))
+        print(f"\nsaved {data['json']} and {data['png']}", file=sys.stderr)
+        return 0
     if args.suite == "solvers" and args.max_n is not None:
         from rcollapse.benchmarks.solvers import SIZES
 
