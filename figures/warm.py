@@ -23,6 +23,15 @@ COMBINED = {"warm": style.OKABE_ITO["blue"], "greedy": style.OKABE_ITO["green"],
             "ensemble": style.OKABE_ITO["vermillion"]}
 
 
+def noise_text(label: str) -> str:
+    """'p0' -> 'clean labels', 'p0.25' -> '25% of rankings corrupted' (report.json's keys)."""
+    try:
+        p = float(label[1:]) if label.startswith("p") else float(label)
+    except ValueError:
+        return label
+    return "clean labels" if p == 0 else f"{p:.0%} of rankings corrupted"
+
+
 def _report(*, quick: bool, source, runs) -> T.WarmReport:
     if source is not None:
         return T.read_warm(source)
@@ -72,11 +81,11 @@ def make_lmc(data: dict) -> Figure:
     for (label, c), colour in zip(data["curves"].items(), colours):
         lam, loss = np.asarray(c["lambdas"], float), np.asarray(c["loss"], float)
         axes[0, 0].plot(lam, loss, color=colour, marker="o", markersize=2.5,
-                        label=f"{label}: barrier {c['barrier']:.3g}")
+                        label=f"{noise_text(label)}: barrier {c['barrier']:.3g}")
         axes[0, 0].plot(lam, (1 - lam) * loss[0] + lam * loss[-1], color=colour,
                         linestyle=":", linewidth=0.8)
         axes[0, 1].plot(lam, c["accuracy"], color=colour, marker="o", markersize=2.5,
-                        label=label)
+                        label=noise_text(label))
     axes[0, 0].set_xlabel(r"$\lambda$ in $(1-\lambda)\theta_1 + \lambda\theta_2$")
     axes[0, 0].set_ylabel("held-out loss, $-$(1) per prompt")
     style.panel_letter(axes[0, 0], "a", title="loss (dotted: straight line)")
@@ -111,7 +120,7 @@ def make_bon(data: dict) -> Figure:
         ax.set_xscale("log", base=2)
         ax.set_xticks(N, [str(n) for n in N])
         ax.set_xlabel("N candidates")
-        style.panel_letter(ax, letter, title=f"members trained at {label}")
+        style.panel_letter(ax, letter, title=f"members trained on {noise_text(label)}")
     axes[0, 0].set_ylabel("true reward of the pick (words)")
     style.legend_below(fig, ncol=3)
     return fig
