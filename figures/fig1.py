@@ -86,7 +86,7 @@ def example() -> dict:
 
 
 @register("fig1", paper_ref="Figure 1", compute=compute, example=example,
-          seconds=(40, 900), tags=("training",),
+          seconds=(45, 1000), tags=("training",),
           description="each prompt's rewards concentrate on the optimum of (5) in training")
 def make_figure(data: dict) -> Figure:
     prompts = data["prompts"]

@@ -81,7 +81,7 @@ def _title(utility: str, label: str) -> str:
 
 
 @register("fig3", paper_ref="Figure 3", compute=compute, example=example,
-          seconds=(150, 3600), tags=("training",),
+          seconds=(120, 4000), tags=("training",),
           description="end-of-training rewards per utility, open vs closed, with the optimum")
 def make_figure(data: dict) -> Figure:
     cols = data["columns"]

@@ -68,7 +68,7 @@ def example() -> dict:
 
 
 @register("fig4", paper_ref="Figure 4", compute=compute, example=example,
-          seconds=(60, 1800), tags=("training",),
+          seconds=(30, 1000), tags=("training",),
           description="(a) fixed log-sigmoid collapses, (b) prompt-aware stays apart")
 def make_figure(data: dict) -> Figure:
     rows = data["rows"]

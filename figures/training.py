@@ -128,7 +128,10 @@ def run_config(utility: str, *, quick: bool) -> dict:
     if quick:
         return dict(utility=utility, backbone="tiny", prompts=32, test_prompts=16,
                     epochs=25.0, eval_every=20, eval_prompts=32, seed=0)
-    return dict(utility=utility, backbone="minilm", prompts=512, test_prompts=16, seed=0)
+    # H7's measured setting: one epoch of 512 prompts at lr 3e-4 collapses minilm
+    # (W1 0.042 train, 0.033 held-out; 16 min on 2 CPU cores).
+    return dict(utility=utility, backbone="minilm", prompts=512, test_prompts=16,
+                epochs=1.0, lr=3e-4, eval_every=8, seed=0)
 
 
 def warm_config(*, quick: bool) -> dict:
@@ -137,7 +140,8 @@ def warm_config(*, quick: bool) -> dict:
     if quick:
         return dict(members=3, backbone="tiny", prompts=32, eval_prompts=16, noise=(0.0,),
                     train=dict(epochs=20.0, eval_every=20))
-    return dict(members=4, backbone="minilm", prompts=256)
+    return dict(members=4, backbone="minilm", prompts=256,
+                train=dict(epochs=1.0, lr=3e-4, eval_every=8))
 
 
 def _slug(utility: str) -> str:

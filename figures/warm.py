@@ -73,7 +73,7 @@ def example_bon() -> dict:
 
 
 @register("warm-lmc", paper_ref="WARM: linear mode connectivity", compute=compute_lmc,
-          example=example_lmc, seconds=(120, 2400), tags=("training", "warm"),
+          example=example_lmc, seconds=(150, 5000), tags=("training", "warm"),
           description="loss and accuracy between two fine-tuned members; the barrier")
 def make_lmc(data: dict) -> Figure:
     fig, axes = style.new_figure(1, 2, width=style.PAGE, height=2.6)
