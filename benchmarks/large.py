@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -188,24 +187,10 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
 def run_one(spec: str, n: int, method: str, *, hard_limit: float = HARD_LIMIT) -> dict:
     """One run in a child process (``method`` "fast" or "dense"), stopped after
     ``hard_limit`` seconds. Returns its row (module docstring)."""
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(spec, n, method, send), daemon=True)
-    t0 = time.perf_counter()
-    proc.start()
-    send.close()
-    row = {"utility": spec, "method": method, "n": n}
-    if recv.poll(hard_limit):
-        try:
-            row.update(recv.recv())
-        except EOFError:
-            row.update({"ok": False, "error": f"child process died (exit {proc.exitcode})"})
-    else:
-        proc.kill()
-        row.update({"ok": False, "seconds": time.perf_counter() - t0, "timed_out": True,
-                    "error": f"stopped after {hard_limit:.0f} s"})
-    proc.join(5)
-    return row
+    from rcollapse.benchmarks.solvers import run_in_child
+
+    return run_in_child(_child, (spec, n, method), {"utility": spec, "method": method, "n": n},
+                        hard_limit=hard_limit)
 
 
 def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: int = DENSE_MAX,

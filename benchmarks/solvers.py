@@ -99,13 +99,22 @@ def run_one(spec: str, n: int, method: str, *, hard_limit: float, tol: float | N
     """One ``solve(spec, n, method=method, tol=tol)`` in a child process (``tol`` None:
     solve's default), stopped after ``hard_limit`` seconds. Returns a row: utility,
     method, n, ok, seconds, kkt_residual, kkt_recomputed, iterations, status (or error)."""
+    return run_in_child(_child, (spec, n, method), {"utility": spec, "method": method, "n": n},
+                        hard_limit=hard_limit, extra=(tol,))
+
+
+def run_in_child(target, args: tuple, row: dict, *, hard_limit: float, extra: tuple = ()) -> dict:
+    """Run ``target(*args, conn, *extra)`` in a child process, which sends one dict of
+    results through ``conn``; return ``row`` updated with it, or with the reason it has
+    none (the child died, or was stopped after ``hard_limit`` seconds). A run on its own
+    process: its memory is returned, and one that hangs is killed."""
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(spec, n, method, send, tol), daemon=True)
+    proc = ctx.Process(target=target, args=(*args, send, *extra), daemon=True)
     t0 = time.perf_counter()
     proc.start()
     send.close()
-    row = {"utility": spec, "method": method, "n": n}
+    row = dict(row)
     if recv.poll(hard_limit):
         try:
             row.update(recv.recv())
