@@ -39,9 +39,15 @@ SOLVER_TOL = 1e-9
 FIGURE_TOL = 1e-6
 
 
+#: Above this n the optimum comes from ``method="fast"`` (Newton-CG on fast kernel sums,
+#: O(n) memory): the dense Newton's O(n^2) steps stop near n = 10^4.
+FAST_FROM = 10_000
+
+
 @functools.lru_cache(maxsize=None)
 def optimum(spec: str, n: int):
-    """``solvers.solve(spec, n, method="newton")``, memoized for the whole run.
+    """``solvers.solve(spec, n, method="newton")`` (``"fast"`` above ``FAST_FROM``),
+    memoized for the whole run.
 
     If Newton stops short of its default KKT target (``ConvergenceError``), the solve is
     repeated with ``tol=FIGURE_TOL`` and a note; the residual reached is in the
@@ -49,10 +55,11 @@ def optimum(spec: str, n: int):
     """
     from rcollapse.solvers import ConvergenceError, solve
 
+    method = "fast" if int(n) > FAST_FROM else "newton"
     try:
-        return solve(spec, int(n), method="newton", tol=SOLVER_TOL)
+        return solve(spec, int(n), method=method, tol=SOLVER_TOL)
     except ConvergenceError as err:
-        sol = solve(spec, int(n), method="newton", tol=FIGURE_TOL)
+        sol = solve(spec, int(n), method=method, tol=FIGURE_TOL)
         note(f"{err}; accepted at tol = {FIGURE_TOL:g} (KKT residual {sol.kkt_residual:.2g})")
         return sol
 

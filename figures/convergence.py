@@ -17,7 +17,9 @@ from rcollapse.figures.progress import track
 from rcollapse.figures.registry import register
 
 SPECS = ("power:0.5", "log", "neg-power:0.5", "neg-power:2", "log-sigmoid:1")
-NS = {True: (8, 16, 32, 64, 128, 256, 512), False: (8, 16, 32, 64, 128, 256, 512, 1024, 2048)}
+#: quick: up to 512; full: up to 10^6 (from 10^5 on by the fast method, figures.compute).
+NS = {True: (8, 16, 32, 64, 128, 256, 512),
+      False: (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 10_000, 100_000, 1_000_000)}
 N_FIT = 32  # the fit leaves out the smallest n, before the asymptotic regime
 METRICS = (("ks", "KS distance"), ("w1", r"$W_1$ distance"))
 
@@ -56,7 +58,7 @@ def _rate(fit: dict) -> str:
 
 
 @register("convergence", paper_ref="Theorems 2-5 (rates)", compute=compute, example=example,
-          seconds=(10, 25), description="KS and W1 to the limit vs n, log-log, fitted rates")
+          seconds=(10, 1800), description="KS and W1 to the limit vs n, log-log, fitted rates")
 def make_figure(data: dict) -> Figure:
     ns = np.asarray(data["ns"], dtype=float)
     fig, axes = style.new_figure(1, 2, width=style.PAGE, height=3.0)
