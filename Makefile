@@ -21,8 +21,11 @@ $(STAMP): setup.cfg pyproject.toml
 verify: $(STAMP)
 	$(BIN)/rcollapse verify
 
+# One BLAS/torch thread per process: the numerics are the same on every machine, and on
+# a busy 2-core machine two threads per process run far slower than one.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -q
 
 figures: $(STAMP)
 	$(BIN)/rcollapse figures

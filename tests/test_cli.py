@@ -135,6 +135,9 @@ def test_ctrl_c_while_importing_the_command(monkeypatch, capsys):
 
 _SIGINT_AT_START = """
 import os, signal, sys
+# A process started in the background by a non-interactive shell (as CI runners do)
+# inherits SIGINT ignored; a terminal's Ctrl-C raises KeyboardInterrupt. Restore that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import rcollapse.cli as cli
 real = cli.build_parser
 def build_parser(*args, **kwargs):
