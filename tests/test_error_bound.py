@@ -153,6 +153,19 @@ def true_error(rewards, ref, dps: int) -> float:
         return float(max(abs(mpmath.mpf(float(v)) - w) for v, w in zip(rewards, ref)))
 
 
+def _perturbed(ref, dps: int, scale: int, rng):
+    """x* + 10^scale z, z uniform in [-1, 1] (pushing r_1 down and r_n up), kept in
+    [0, 1], sorted, and rounded to (rewards, complement) by :func:`_point_from_mp`."""
+    n = len(ref)
+    z = rng.uniform(-1.0, 1.0, n)
+    z[0], z[-1] = -abs(z[0]), abs(z[-1])
+    with mpmath.workdps(dps):
+        h = mpmath.mpf(10) ** scale
+        xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + h * float(zk)))
+                     for v, zk in zip(ref, z)), reverse=True)
+    return _point_from_mp(xs, dps)
+
+
 def _point_from_mp(xs, dps: int):
     """(rewards, complement) in float64 for the mp point xs: both rounded from xs."""
     with mpmath.workdps(dps):
@@ -182,14 +195,7 @@ def test_bound_is_never_below_the_true_error(U, n, scale, seed):
     assert eb.value is not None, eb.reason
     assert eb.value >= true_error(sol.rewards, ref, dps)
     # A perturbed point: x* + 10^scale z, z uniform in [-1, 1], kept in [0, 1] and sorted.
-    rng = np.random.default_rng(seed)
-    z = rng.uniform(-1.0, 1.0, n)
-    z[0], z[-1] = -abs(z[0]), abs(z[-1])
-    with mpmath.workdps(dps):
-        h = mpmath.mpf(10) ** scale
-        xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + h * float(zk)))
-                     for v, zk in zip(ref, z)), reverse=True)
-    r, q = _point_from_mp(xs, dps)
+    r, q = _perturbed(ref, dps, scale, np.random.default_rng(seed))
     eb = error_bound(U, r, complement=q)
     assume(eb.value is not None)  # a perturbation that rounds two rewards into a tie
     assert eb.value >= true_error(r, ref, dps)
@@ -454,13 +460,7 @@ def test_bound_is_never_below_the_true_error_at_n_40(spec):
     assert true_error(sol.rewards, ref, dps) <= eb.value
     rng = np.random.default_rng(40)
     for scale in (-10, -7, -4):
-        z = rng.uniform(-1.0, 1.0, n)
-        z[0], z[-1] = -abs(z[0]), abs(z[-1])
-        with mpmath.workdps(dps):
-            h = mpmath.mpf(10) ** scale
-            xs = sorted((min(mpmath.mpf(1), max(mpmath.mpf(0), v + h * float(zk)))
-                         for v, zk in zip(ref, z)), reverse=True)
-        r, q = _point_from_mp(xs, dps)
+        r, q = _perturbed(ref, dps, scale, rng)
         eb = error_bound(U, r, complement=q)
         assert eb.value is not None, eb.reason
         assert true_error(r, ref, dps) <= eb.value, (scale, eb)
