@@ -30,7 +30,7 @@ from rcollapse.figures.registry import FigureSpec
 from rcollapse.outputs import check_output_dir
 
 __all__ = ["DEFAULT_OUT", "Made", "build", "cache_path", "load_cached", "make", "plan",
-           "reads_runs", "runs_folder"]
+           "check_source", "reads_runs", "runs_folder"]
 
 #: Default output folder, relative to the current directory (``/out/`` is git-ignored).
 DEFAULT_OUT = Path("out") / "figures"
@@ -70,6 +70,18 @@ def load_cached(spec: FigureSpec, out, *, quick: bool) -> dict | None:
 def reads_runs(spec: FigureSpec) -> bool:
     """True for a training figure: its data comes from saved training runs."""
     return "training" in spec.tags
+
+
+def check_source(specs: list[FigureSpec], source) -> None:
+    """``--from RUNS`` (None: no runs given) suits only training figures, and must be a
+    folder; ValueError (one line) otherwise, before any work."""
+    if source is None:
+        return
+    other = [s.name for s in specs if not reads_runs(s)]
+    if other:
+        raise ValueError(f"--from applies to the training figures only, not to {', '.join(other)}")
+    if not Path(source).is_dir():
+        raise ValueError(f"--from {source}: no such folder")
 
 
 def runs_folder(out) -> Path:
@@ -164,12 +176,7 @@ def build(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
     An ``out`` that cannot be written is refused first (``OutputPathError``, a ValueError).
     """
     check_output_dir(out)
-    if source is not None:
-        other = [s.name for s in specs if not reads_runs(s)]
-        if other:
-            raise ValueError(f"--from applies to the training figures only, not to {', '.join(other)}")
-        if not Path(source).is_dir():
-            raise ValueError(f"--from {source}: no such folder")
+    check_source(specs, source)
     made, failed = [], []
     with progress.enabled(show_progress):
         for spec in progress.track(specs, desc="figures", leave=False):

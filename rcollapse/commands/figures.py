@@ -12,7 +12,6 @@ under ``OUT/runs`` (tiny model with ``--quick``, all-MiniLM-L6-v2 otherwise).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 # Light: the figures room's package loads no matplotlib; the figure modules (matplotlib,
 # the solvers) load inside run().
@@ -52,15 +51,11 @@ def run(args) -> int:
     names = list(dict.fromkeys(args.only)) if args.only else None  # in order, once each
     specs = [get(name) for name in names] if names else all_figures()
     if args.source is not None:
-        from rcollapse.figures.build import reads_runs
+        from rcollapse.figures.build import check_source, reads_runs
 
         if names is None:  # --from alone: the training figures
             specs = [s for s in specs if reads_runs(s)]
-        other = [s.name for s in specs if not reads_runs(s)]
-        if other:
-            raise ValueError(f"--from applies to the training figures only, not to {', '.join(other)}")
-        if not Path(args.source).is_dir():
-            raise ValueError(f"--from {args.source}: no such folder")
+        check_source(specs, args.source)
     todo, expected = plan(specs, out=args.out, quick=args.quick, recompute=args.recompute,
                           source=args.source)
     mode = "quick" if args.quick else "full"
