@@ -324,18 +324,12 @@ def _card_check(spec: str, cfg: VerifyConfig) -> Check:
 
 def _beyond_beta_check(spec: str, cfg: VerifyConfig) -> Check:
     """neg-power:g, g > 1: Theorem 3's Beta((1+g)/2, ...) read beyond its range is wrong."""
-    from scipy import stats
-
-    from rcollapse.theory.limits import LimitingMeasure
+    from rcollapse.theory.limits import beta_measure
     from rcollapse.theory.utilities import parse_utility
 
-    g = parse_utility(spec).param
-    a = (1 + g) / 2
-    naive = LimitingMeasure(
-        spec=spec, atoms={}, continuous=stats.beta(a, a), continuous_mass=1.0,
-        theorem="the Beta formula (used beyond g < 1)",
-        continuous_info={"name": "beta", "a": a, "b": a},
-    )
+    U = parse_utility(spec)
+    naive = beta_measure(U, "the Beta formula (used beyond g < 1)", "",
+                         "a wrong law, for the comparison only", a=(1 + U.param) / 2)
     return _versus_check(spec, naive, "the Beta formula read beyond g < 1,", "beyond-beta", "Thm 3 (g>=1)",
                          0.03, cfg)
 
@@ -346,17 +340,12 @@ def _sign_check(spec: str, cfg: VerifyConfig) -> Check:
     The wrong law has heavier ends than the optimum, so F - F_n > 0 below 1/2: a KS
     distance without its absolute value would miss it.
     """
-    from scipy import stats
-
-    from rcollapse.theory.limits import LimitingMeasure
+    from rcollapse.theory.limits import beta_measure
     from rcollapse.theory.utilities import parse_utility
 
-    a = (1 - parse_utility(spec).param) / 2
-    wrong = LimitingMeasure(
-        spec=spec, atoms={}, continuous=stats.beta(a, a), continuous_mass=1.0,
-        theorem="Theorem 2's formula (power), read for neg-power",
-        continuous_info={"name": "beta", "a": a, "b": a},
-    )
+    U = parse_utility(spec)
+    wrong = beta_measure(U, "Theorem 2's formula (power), read for neg-power", "",
+                         "a wrong law, for the comparison only", a=(1 - U.param) / 2)
     return _versus_check(spec, wrong, "Theorem 2's power-law parameter", "thm3-sign", "Thm 3 vs Thm 2",
                          0.05, cfg)
 

@@ -297,7 +297,7 @@ def _integrated_cdf(dist, t):
 # --------------------------------------------------------------------------------------
 # One function per theorem.
 # --------------------------------------------------------------------------------------
-def _beta_measure(U: Utility, theorem: str, statement: str, note: str = "", *,
+def beta_measure(U: Utility, theorem: str, statement: str, note: str = "", *,
                   a: float | None = None) -> LimitingMeasure:
     """Beta(a, a) for U, with a = beta_parameter(U) (derived) unless given."""
     if a is None:
@@ -323,7 +323,7 @@ def theorem2_power(U: Utility | str) -> LimitingMeasure:
     U = parse_utility(U)
     if U.family != "power":
         raise OutsideHypotheses(f"{U.spec}: Theorem 2 is about U = x^g, 0 < g < 1")
-    return _beta_measure(
+    return beta_measure(
         U, "Theorem 2",
         "Theorem 2 (Song et al. 2023): U = x^g, 0<g<1 => reward distribution -> Beta((1-g)/2,(1-g)/2)",
     )
@@ -338,7 +338,7 @@ def theorem3_log(U: Utility | str = "log") -> LimitingMeasure:
     U = parse_utility(U)
     if U.family != "log":
         raise OutsideHypotheses(f"{U.spec}: this part of Theorem 3 is about U = log x")
-    return _beta_measure(
+    return beta_measure(
         U, "Theorem 3",
         "Theorem 3 (Song et al. 2023): U = log x => reward distribution -> Beta(1/2, 1/2)",
     )
@@ -360,7 +360,7 @@ def theorem3_neg_power(U: Utility | str) -> LimitingMeasure:
     if U.family != "neg-power":
         raise OutsideHypotheses(f"{U.spec}: this part of Theorem 3 is about U = -x^(-g)")
     if U.param < 1:
-        return _beta_measure(
+        return beta_measure(
             U, "Theorem 3",
             "Theorem 3 (Song et al. 2023): U = -x^(-g), 0<g<1 => reward distribution -> Beta((1+g)/2,(1+g)/2)",
         )
@@ -533,7 +533,7 @@ def design_card_measure(U: Utility | str) -> LimitingMeasure:
     U = parse_utility(U)
     if U.family != "power":
         raise OutsideHypotheses(f"{U.spec}: the design card's formula is about U = x^g")
-    return _beta_measure(
+    return beta_measure(
         U, "design card (incorrect)",
         "design card: U = x^g => Beta(1-g/2, 1-g/2) -- wrong, see Theorem 2",
         "the design card's formula, kept for the comparison only", a=1.0 - U.param / 2.0,
