@@ -39,23 +39,19 @@ SOLVER_TOL = 1e-9
 FIGURE_TOL = 1e-6
 
 
-#: Above this n the optimum comes from ``method="fast"`` (Newton-CG on fast kernel sums,
-#: O(n) memory): the dense Newton's O(n^2) steps stop near n = 10^4.
-FAST_FROM = 10_000
-
-
 @functools.lru_cache(maxsize=None)
 def optimum(spec: str, n: int):
-    """``solvers.solve(spec, n, method="newton")`` (``"fast"`` above ``FAST_FROM``),
-    memoized for the whole run.
+    """``solvers.solve(spec, n, method="newton")`` (``"fast"`` above
+    ``solvers.newton_cg.FAST_FROM``: ``method_for_size``), memoized for the whole run.
 
     If Newton stops short of its default KKT target (``ConvergenceError``), the solve is
     repeated with ``tol=FIGURE_TOL`` and a note; the residual reached is in the
     Solution (``kkt_residual``) and the figure's JSON notes it (``meta.notes``).
     """
     from rcollapse.solvers import ConvergenceError, solve
+    from rcollapse.solvers.newton_cg import method_for_size
 
-    method = "fast" if int(n) > FAST_FROM else "newton"
+    method = method_for_size(n)
     try:
         return solve(spec, int(n), method=method, tol=SOLVER_TOL)
     except ConvergenceError as err:

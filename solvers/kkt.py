@@ -60,7 +60,7 @@ import sympy as sp
 from rcollapse.theory.objective import CHUNK_ELEMENTS, _signed_gaps, overall_utility, utility_gradient
 from rcollapse.theory.utilities import parse_utility, sigmoid, softplus, x
 
-__all__ = ["kkt_residual", "certify", "Certificate", "constraint_slacks"]
+__all__ = ["kkt_residual", "certify", "Certificate", "constraint_slacks", "residual_from_gradient"]
 
 #: Forces computed directly are used when their scale s lies in this range; outside it
 #: (underflow or overflow near), they are recomputed from log U' (module docstring).
@@ -87,6 +87,13 @@ class Certificate:
     #: About the smallest residual float64 rewards can show here: a gap rounded by one
     #: unit moves U' by |(log U')'| times that unit, relative (log-sigmoid:1e-8: 1e-16 / 1e-8).
     rounding_floor: float = 0.0
+    #: A certificate from fast sums (:func:`solvers.newton_cg.certify_fast`) states its
+    #: measured summation error (max over the rows checked directly of |g_fast - g_direct|,
+    #: relative to s) and the bound 2 n err max_k c_k that it puts on ``residual``; both
+    #: None here, where every sum is direct.
+    summation_error: float | None = None
+    residual_error_bound: float | None = None
+    rows_checked: int = 0
 
     @property
     def certified(self) -> bool:
@@ -106,6 +113,37 @@ def constraint_slacks(rewards, *, complement=None) -> np.ndarray:
     q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
     gaps = np.where(r[1:] >= 0.5, q[1:] - q[:-1], r[:-1] - r[1:])
     return np.concatenate(([q[0]], gaps, [r[-1]]))
+
+
+def residual_from_gradient(rewards, complement, g, s: float) -> float:
+    """The relative KKT residual of ``rewards`` (n,) from a given gradient g = grad S (n,)
+    and force scale s = max_k sum_{j != k} |U'(gap)|: the closed form of the module
+    docstring,
+
+        max( max_k max(0, -c_k), max(0, max_{k: c_k > 0} max(-G_k c_k, (G_max - G_k) c_k / (1 + c_k))) / s ),
+
+    c the slacks (:func:`constraint_slacks`, gaps near 1 from ``complement``), G the
+    cumulative gradient. inf when g or s is not finite. The one definition: :func:`certify`
+    applies it to g summed directly, :func:`solvers.newton_cg.certify_fast` to g summed fast.
+
+    >>> residual_from_gradient([1.0, 0.5, 0.0], [0.0, 0.5, 1.0], [1.5, 0.0, -1.5], 3.0)
+    0.0
+    >>> residual_from_gradient([1.0, 0.9, 0.0, 0.0], None, [3.0, 1.0, -2.0, -2.0], 3.0) > 0
+    True
+    """
+    c = constraint_slacks(rewards, complement=complement)
+    g = np.asarray(g, dtype=float)
+    primal = float(max(0.0, -c.min()))
+    if not (np.all(np.isfinite(g)) and math.isfinite(s)):
+        return math.inf
+    if s == 0.0:
+        return primal
+    G = np.concatenate(([0.0], np.cumsum(g)))
+    g_max = G[1:].max()
+    slack = c > 0.0
+    cs, Gs = c[slack], G[slack]
+    t = max(0.0, float(np.max(-Gs * cs)), float(np.max((g_max - Gs) * cs / (1.0 + cs))))
+    return max(primal, t / s)
 
 
 def _log_derivative_expr(U):
@@ -268,12 +306,8 @@ def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS
     if not (s > 0.0 and math.isfinite(s)):
         return Certificate(float("inf"), float(objective),
                            f"cannot certify: the force scale max_k sum_j |U'| is {s!r}", rescaled)
-    G = np.concatenate(([0.0], np.cumsum(g)))
-    g_max = G[1:].max()
-    slack = c > 0.0
-    cs, Gs = c[slack], G[slack]
-    t = max(0.0, float(np.max(-Gs * cs)), float(np.max((g_max - Gs) * cs / (1.0 + cs))))
-    return Certificate(t / s, float(objective), None, rescaled, note, rounding_floor(U, r, q, c))
+    residual = residual_from_gradient(r, q, g, s)
+    return Certificate(residual, float(objective), None, rescaled, note, rounding_floor(U, r, q, c))
 
 
 def kkt_residual(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> float:

@@ -26,11 +26,13 @@ method finds the runs of rewards at exactly 1 and 0. What changes:
   (at most ``dense_below``), and each level, twice as large, starts from the previous
   optimum carried over by :func:`solvers.newton._transfer`.
 - Certificate: the shared KKT residual of :mod:`solvers.kkt`, applied to the gradient that
-  the fast sums give (the closed form over the free multiplier is in
-  :func:`kkt_from_gradient`). The summation error is measured, not assumed: the gradient
-  is summed directly (O(n) each) on ``spot_rows`` random rows plus the first and last
-  ones, and the largest difference, relative to the force scale s, is reported with the
-  bound it puts on the residual (see :class:`FastOutcome`). A certificate whose error
+  the fast sums give (the closed form over the free multiplier is
+  :func:`solvers.kkt.residual_from_gradient`; :func:`certify_fast` is the same certificate
+  for any symmetric vector, the one this solver applies to its own iterate). The
+  summation error is measured, not assumed: the gradient is summed directly (O(n) each)
+  on ``spot_rows`` random rows plus the first and last ones, and the largest difference,
+  relative to the force scale s, is reported with the bound it puts on the residual (see
+  :class:`FastOutcome`). A certificate whose error
   bound is not below tol / 100 is refused (ConvergenceError).
 
 >>> out = solve_newton_cg(parse_utility("log"), 64, dense_below=16)
@@ -51,11 +53,12 @@ from rcollapse.solvers import newton as _newton
 from rcollapse.solvers.errors import ConvergenceError
 from rcollapse.solvers.fastsum import (DEFAULT_ETA, DEFAULT_LEAF, DEFAULT_ORDER, Points, PointSum,
                                        direct_row_sums)
-from rcollapse.solvers.kkt import constraint_slacks
+from rcollapse.solvers.kkt import (DIRECT_SCALE, Certificate, _primal_problem, constraint_slacks,
+                                   residual_from_gradient, rounding_floor)
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["solve_newton_cg", "solve_fast", "FastOutcome", "kkt_from_gradient", "FastHalf", "pcg",
-           "TwoLevelPreconditioner", "memory_estimate"]
+__all__ = ["solve_newton_cg", "solve_fast", "certify_fast", "FastOutcome", "FastHalf",
+           "pcg", "TwoLevelPreconditioner", "memory_estimate", "FAST_FROM", "method_for_size"]
 
 #: Levels up to this n are solved by the dense Newton method (solvers.newton).
 DENSE_BELOW = 1024
@@ -101,32 +104,6 @@ def memory_estimate(n: int, *, order: int = DEFAULT_ORDER, leaf: int = DEFAULT_L
     leaves = max(1, n // leaf)
     return 8 * (3 * n * order + 2 * leaves * 2 * order * order + 5 * leaves * leaf * leaf
                 + COARSE_MAX ** 2 * 3 + 40 * n)
-
-
-def kkt_from_gradient(rewards, complement, g, s: float) -> float:
-    """The KKT residual of :func:`solvers.kkt.kkt_residual` from a given gradient g = grad S
-    (n,) and force scale s = max_k sum_{j != k} |U'(gap)|: the same closed form,
-
-        max( max_k max(0, -c_k), max(0, max_{k: c_k > 0} max(-G_k c_k, (G_max - G_k) c_k / (1 + c_k))) / s ),
-
-    G the cumulative gradient. (kkt.py computes g itself by an O(n^2) pass; a test checks
-    that the two agree.)
-
-    >>> kkt_from_gradient(np.array([1.0, 0.5, 0.0]), np.array([0.0, 0.5, 1.0]), np.array([1.5, 0.0, -1.5]), 3.0)
-    0.0
-    """
-    c = constraint_slacks(rewards, complement=complement)
-    primal = float(max(0.0, -c.min()))
-    if not (np.all(np.isfinite(g)) and math.isfinite(s)):
-        return math.inf
-    if s == 0.0:
-        return primal
-    G = np.concatenate(([0.0], np.cumsum(g)))
-    g_max = G[1:].max()
-    slack = c > 0.0
-    cs, Gs = c[slack], G[slack]
-    t = max(0.0, float(np.max(-Gs * cs)), float(np.max((g_max - Gs) * cs / (1.0 + cs))))
-    return max(primal, t / s)
 
 
 class FastHalf:
@@ -293,19 +270,124 @@ def pcg(matvec, b, precond, *, rtol: float, max_iter: int = CG_MAX_ITER):
     return x, max_iter, res
 
 
-def _certify(half: FastHalf, y, q, force, spot_rows, rng):
-    """(residual, summation_error, error_bound, rows checked) of the fast certificate."""
+def _spot_rows(m: int, spot_rows: int, rng) -> np.ndarray:
+    """The rows of the top half summed directly: the first and last four, and ``spot_rows``
+    drawn at random."""
+    return np.unique(np.concatenate((np.arange(min(4, m)), np.arange(max(0, m - 4), m),
+                                     rng.choice(m, size=min(spot_rows, m), replace=False))))
+
+
+def _half_certificate(half: FastHalf, y, q, force, rows, *, objective: float = math.nan,
+                      note: str | None = None) -> Certificate:
+    """The fast certificate of the symmetric vector with half ``y``, from the fast sums
+    (q, force) of :meth:`FastHalf.gradient`: the residual of :func:`solvers.kkt.residual_from_gradient`
+    on the full gradient, the summation error measured on ``rows`` (direct O(n) sums) and
+    the bound 2 n err max_k c_k it puts on the residual. The one definition behind
+    :func:`certify_fast` and the solver's own stopping test."""
     r, c = half.full(y)
     g, s = half.full_gradient(y, q, force)
-    res = kkt_from_gradient(r, c, g, s)
-    m = half.m
-    rows = np.unique(np.concatenate((np.arange(min(4, m)), np.arange(max(0, m - 4), m),
-                                     rng.choice(m, size=min(spot_rows, m), replace=False))))
-    exact = half.direct_gradient(y, rows)
-    err = float(np.max(np.abs(q[rows] - exact))) / s if s > 0 else 0.0
     slack = constraint_slacks(r, complement=c)
+    if not (np.all(np.isfinite(g)) and math.isfinite(s) and DIRECT_SCALE[0] <= s <= DIRECT_SCALE[1]):
+        return Certificate(math.inf, objective, f"cannot certify by fast sums: the force scale max_k sum_j |U'| "
+                                                f"is {s!r}, or a force is not finite; valid: a scale in "
+                                                f"[{DIRECT_SCALE[0]:g}, {DIRECT_SCALE[1]:g}] (solvers.kkt.certify "
+                                                f"rescales by log U')", note=note)
+    res = residual_from_gradient(r, c, g, s)
+    exact = half.direct_gradient(y, rows)
+    err = float(np.max(np.abs(q[rows] - exact), initial=0.0)) / s
     bound = 2.0 * half.n * err * float(slack.max(initial=0.0))
-    return res, err, bound, rows.size
+    if not math.isfinite(err):
+        return Certificate(math.inf, objective, "cannot certify by fast sums: the direct spot sums are not finite",
+                           note=note, summation_error=err, residual_error_bound=bound, rows_checked=int(rows.size))
+    return Certificate(res, objective, None, False, note, rounding_floor(half.U, r, c, slack),
+                       summation_error=err, residual_error_bound=bound, rows_checked=int(rows.size))
+
+
+def _certify(half: FastHalf, y, q, force, spot_rows, rng):
+    """(residual, summation_error, error_bound, rows checked) of the fast certificate
+    (:func:`_half_certificate`, the one behind :func:`certify_fast`), for the solver's loop."""
+    cert = _half_certificate(half, y, q, force, _spot_rows(half.m, spot_rows, rng))
+    err = math.nan if cert.summation_error is None else cert.summation_error
+    bound = math.inf if cert.residual_error_bound is None else cert.residual_error_bound
+    return cert.residual, err, bound, cert.rows_checked
+
+
+def certify_fast(U, rewards, *, complement=None, spot_rows: int = SPOT_ROWS, seed: int = 0,
+                 with_objective: bool = True) -> Certificate:
+    """The certificate of :func:`solvers.kkt.certify` (the same :class:`solvers.kkt.Certificate`,
+    the same residual, the same feasibility checks) with every all-pairs sum done by fast
+    sums: O(n p) instead of O(n^2), for n = 10^5 .. 10^6.
+
+    The fast sums work on the symmetric half (:mod:`solvers.fastsum`: the points are
+    (y, 1 - reversed y)), so the vector must be symmetric exactly, r_(n+1-k) = 1 - r_k
+    (as the optimum is, Lemma 4.1, and as every solver returns it): pass ``complement``
+    (1 - r without cancellation) so that this holds in floating point; an asymmetric
+    vector raises ValueError naming its largest asymmetry (certify it with
+    :func:`solvers.kkt.certify`). The certificate states the summation error measured on
+    the first and last four rows and ``spot_rows`` random ones (``seed``), summed directly,
+    and the bound ``residual_error_bound`` = 2 n err max_k c_k it puts on the residual.
+    ``with_objective`` computes S(r) by fast sums too (else objective nan). An infeasible
+    vector (not finite, outside [0, 1], out of order, a tie where U'(0+) is infinite) gets
+    residual inf and the one-line ``problem`` of :func:`solvers.kkt.certify`.
+
+    >>> from rcollapse.solvers.kkt import certify
+    >>> from rcollapse.theory.exact import gauss_lobatto_rewards
+    >>> r = gauss_lobatto_rewards(300)
+    >>> r = np.concatenate((r[:150], 1.0 - r[:150][::-1]))   # symmetric exactly
+    >>> fast, dense = certify_fast("log", r), certify("log", r)
+    >>> fast.residual < 1e-12, abs(fast.residual - dense.residual) < 1e-13, fast.residual_error_bound < 1e-12
+    (True, True, True)
+    >>> r[10] += 1e-6                                           # off the optimum (and asymmetric)
+    >>> certify_fast("log", r)
+    Traceback (most recent call last):
+    ValueError: certify_fast: the rewards are not symmetric: max |(1 - r_k) - r_(n+1-k)| = 1e-06 at k = 11; valid: r_(n+1-k) = 1 - r_k exactly (pass complement = 1 - r without cancellation), or solvers.kkt.certify for any vector
+    """
+    U = parse_utility(U)
+    r = np.asarray(rewards, dtype=float)
+    if r.ndim != 1 or r.size < 2:
+        raise ValueError(f"rewards must be a 1-D array of n >= 2 values, got shape {r.shape}")
+    if not (isinstance(spot_rows, (int, np.integer)) and spot_rows >= 0):
+        raise ValueError(f"spot_rows = {spot_rows!r}; valid: an integer >= 0")
+    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
+    if q.shape != r.shape:
+        raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
+    n, m = r.size, r.size // 2
+    with np.errstate(all="ignore"):
+        c = constraint_slacks(r, complement=q)
+    problem = _primal_problem(r, q, c, U, 0.0)
+    if problem is not None:
+        return Certificate(math.inf, math.nan, "infeasible: " + problem)
+    with np.errstate(all="ignore"):
+        asym = np.abs(q[:m] - r[::-1][:m])
+    if n % 2:
+        asym = np.append(asym, max(abs(r[m] - 0.5), abs(q[m] - 0.5)))
+    if np.any(asym > 0.0):
+        k = int(np.argmax(asym))
+        raise ValueError(f"certify_fast: the rewards are not symmetric: max |(1 - r_k) - r_(n+1-k)| = "
+                         f"{asym[k]:.3g} at k = {k + 1}; valid: r_(n+1-k) = 1 - r_k exactly (pass complement "
+                         f"= 1 - r without cancellation), or solvers.kkt.certify for any vector")
+    if U.dU0 is None and np.any(c[1:-1] == 0.0):
+        if not np.isfinite(U(np.array([0.0]))[0]):
+            return Certificate(math.inf, -math.inf, "infeasible: S(r) = -inf: two rewards tie where U(0) = -inf")
+        return Certificate(math.inf, math.nan, "not a KKT point: two rewards tie where U'(0+) is infinite")
+    half = FastHalf(U, n)
+    y = q[:m].copy()
+    with np.errstate(all="ignore"):
+        tree = half.tree(y)
+        qg, force = half.gradient(tree)
+        objective, note = math.nan, None
+        if with_objective:
+            phi, _ = half.objective(tree)
+            if half.c != 1.0:  # S of U(c t) is c^(-g) S for the homogeneous neg-power (solve_newton_cg)
+                phi = phi * half.c ** U.param
+            objective = -2.0 * float(phi)
+    if math.isnan(objective) and with_objective:
+        return Certificate(math.inf, objective, "infeasible: S(r) is not defined (nan)")
+    if objective == -math.inf:
+        note = "S(r) overflows float64 (U is below -1.8e308 at the smallest gaps)"
+    rows = _spot_rows(m, spot_rows, np.random.default_rng(seed))
+    with np.errstate(all="ignore"):
+        return _half_certificate(half, y, qg, force, rows, objective=objective, note=note)
 
 
 def _fast_level(half: FastHalf, y, *, box: bool, tol: float, max_iter: int, final: bool,
@@ -488,6 +570,21 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
     clock["total"] = time.perf_counter() - t_start
     return FastOutcome(r, c, -2.0 * phi, res, steps, total, tuple(levels), tuple(cg_counts),
                        err, bound, nrows, clock)
+
+
+#: Above this n a caller that picks the method by size (the figures, ``rcollapse verify
+#: --full``) solves by ``method="fast"`` and certifies by :func:`certify_fast`: the dense
+#: Newton's O(n^2) steps (and the dense certificate's n^2 pairs) stop near n = 10^4.
+FAST_FROM = 10_000
+
+
+def method_for_size(n: int) -> str:
+    """``"fast"`` above :data:`FAST_FROM`, else ``"newton"``: the one rule for choosing by n.
+
+    >>> method_for_size(3000), method_for_size(100_000)
+    ('newton', 'fast')
+    """
+    return "fast" if int(n) > FAST_FROM else "newton"
 
 
 def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, start=None,

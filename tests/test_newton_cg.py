@@ -11,9 +11,8 @@ from scipy import linalg
 from rcollapse.benchmarks.large import gauss_lobatto_rewards_marching, merge_saved, run_large
 from rcollapse.solvers import ConvergenceError, solve
 from rcollapse.solvers import newton
-from rcollapse.solvers.kkt import kkt_residual
-from rcollapse.solvers.newton_cg import (FastHalf, TwoLevelPreconditioner, kkt_from_gradient, pcg,
-                                         solve_newton_cg)
+from rcollapse.solvers.kkt import kkt_residual, residual_from_gradient
+from rcollapse.solvers.newton_cg import FastHalf, TwoLevelPreconditioner, pcg, solve_newton_cg
 from rcollapse.theory.exact import gauss_lobatto_rewards
 from rcollapse.theory.objective import utility_gradient
 from rcollapse.theory.utilities import parse_utility
@@ -47,14 +46,14 @@ def test_marching_gauss_lobatto_matches_theory_exact(n):
 
 
 @pytest.mark.parametrize("spec", SPECS)
-def test_kkt_from_gradient_is_the_shared_certificate(spec):
+def test_residual_from_gradient_is_the_shared_certificate(spec):
     U = parse_utility(spec)
     rng = np.random.default_rng(3)
     for _ in range(5):
         r = np.sort(rng.uniform(0.0, 1.0, 40))[::-1]
         r[0], r[-1] = 1.0, 0.0
         g, force = utility_gradient(r, U)
-        assert kkt_from_gradient(r, 1.0 - r, g, float(force.max())) == pytest.approx(
+        assert residual_from_gradient(r, 1.0 - r, g, float(force.max())) == pytest.approx(
             kkt_residual(U, r), rel=1e-12, abs=1e-15)
 
 
