@@ -21,7 +21,9 @@ from rcollapse import verify as V
 
 def add_arguments(parser):
     parser.add_argument("--full", action="store_true",
-                        help=f"larger n (n = {', '.join(map(str, V.FULL.ns))}) and a finer n = inf grid")
+                        help=f"larger n (n = {', '.join(map(str, V.FULL.ns))}; the convergence checks on to "
+                             f"n = {', '.join(map(str, V.FULL.large_ns))} by the fast method) and a finer "
+                             f"n = inf grid")
     parser.add_argument("--out", default="verify.json", metavar="FILE",
                         help="where to write the JSON report (default: ./verify.json)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
@@ -91,7 +93,7 @@ def run(args) -> int:
     summary = V.summary(rows)
     c = summary["counts"]
     print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
-          f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns))})")
+          f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns + config.large_ns))})")
     report = V.report(rows, config, seconds)
     report["provenance"] = measured
     report["command"] = "rcollapse verify" + (" --full" if args.full else "") \
