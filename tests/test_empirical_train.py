@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("dictionary")
 
+from rcollapse.empirical.data import build_length_dataset, user_style_sample  # noqa: E402
 from rcollapse.empirical.losses import (bt_loss, dial_utility, floor_for,  # noqa: E402
                                         plackett_luce_loss, prompt_utility, reference_optimum,
                                         utility_loss)
@@ -187,6 +188,23 @@ def test_user_jsonl_with_mixed_n_and_trl_pairs_trains(tmp_path):
     s = _summary(train(cfg, tmp_path / "run"))
     assert s["train_prompts"] == 6 and s["test_prompts"] >= 1
     assert math.isfinite(s["w1_to_optimum_train"])
+
+
+def test_prompt_aware_keeps_the_types_apart_on_user_jsonl(tmp_path):
+    """Section 3.2 on a user's file: rankings of mixed n (6 to 8) and TRL pairs, read back
+    with ``data=``; each type ends near its own optimum, as far apart as the optima allow."""
+    rows = user_style_sample(build_length_dataset(12, seed=6), seed=6, pair_fraction=0.15, min_n=6)
+    sizes = {len(r["completions"]) for r in rows if "completions" in r}
+    assert len(sizes) > 1 and any("chosen" in r for r in rows)  # mixed n, and pairs
+    path = tmp_path / "user.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = dict(TINY, prompts=None)
+    run = train(TrainConfig(utility="prompt-aware", data=str(path), **cfg), tmp_path / "run")
+    s = _summary(run)
+    assert s["w1_open_vs_closed_optimum_train"] >= 0.15  # what exact collapse would give
+    assert s["w1_open_vs_closed_train"] >= 0.15
+    assert s["w1_to_optimum_open_train"] <= 0.05
+    assert s["w1_to_optimum_closed_train"] <= 0.05
 
 
 def test_the_dial_trains_each_prompt_with_its_own_power_utility(tmp_path):
