@@ -298,43 +298,52 @@ class KernelSum:
         return ((a, b, ia, ib, self._near_kernel(ia, ib, valid))
                 for a, b, ia, ib, valid in _near_blocks(self.tree))
 
-    def block_sums(self, q, level: int) -> np.ndarray:
-        """A[I, J] = sum_{k in I, l in J, k != l} q_k K(x_k - x_l) q_l for the nodes I of the
-        top half and all nodes J at ``level`` (shape (2^(level-1), 2^level)): the Galerkin
-        coarse matrix of piecewise-constant aggregates. M2L pairs at or below ``level`` use
-        the nodes' moments; pairs above it use each level-``level`` descendant's moments
-        carried up to the pair's basis; leaf pairs are summed directly."""
+    def block_sums(self, q, level: int, q_col=None) -> np.ndarray:
+        """A[I, J] = sum_{k in I, l in J, k != l} q_k K(x_k - x_l) q'_l for the nodes I of the
+        top half and all nodes J at ``level`` (shape (2^(level-1), 2^level)), q' = ``q_col``
+        (default q): the Galerkin coarse matrix of aggregates, or with two charges the
+        blocks of one with linear (hat) basis functions. M2L pairs at or below ``level``
+        use the nodes' moments; pairs above it use each level-``level`` descendant's
+        moments carried up to the pair's basis; leaf pairs are summed directly."""
         tree = self.tree
         q = np.asarray(q, dtype=float)
+        qc = q if q_col is None else np.asarray(q_col, dtype=float)
         D, p = tree.depth, tree.order
         if not 1 <= level <= D:
             raise ValueError(f"level = {level}; valid: 1..{D}")
+
+        def carried(M):
+            # descendants' moments in the basis of each node above `level`: T[lev] (2^lev, r, p)
+            T = {level: M[level][:, None, :]}
+            for lev in range(level - 1, 0, -1):
+                up = np.matmul(T[lev + 1], tree.transfer[lev + 1])  # batched BLAS, not einsum
+                r = up.shape[1]
+                T[lev] = up.reshape(2 ** lev, 2 * r, p)
+            return T
+
         M = tree.moments(q)
+        Mc = M if q_col is None else tree.moments(qc)
+        T = carried(M)
+        Tc = T if q_col is None else carried(Mc)
         A = np.zeros((2 ** (level - 1), 2 ** level))
-        # descendants' moments in the basis of each node above `level`: T[lev] (2^lev, r, p)
-        T = {level: M[level][:, None, :]}
-        for lev in range(level - 1, 0, -1):
-            up = np.einsum("cij,cri->crj", tree.transfer[lev + 1], T[lev + 1])
-            r = up.shape[1]
-            T[lev] = up.reshape(2 ** lev, 2 * r, p)
         for lev in range(1, D + 1):
             a, b = tree.m2l[lev]
             if a.size == 0:
                 continue
             K = self._m2l[lev] if self._m2l[lev] is not None else self._m2l_matrices(lev)
             if lev >= level:
-                vals = np.einsum("ki,kij,kj->k", M[lev][a], K, M[lev][b])
+                vals = np.einsum("ki,ki->k", M[lev][a], np.matmul(K, Mc[lev][b][:, :, None])[:, :, 0])
                 shift = lev - level
                 np.add.at(A, (a >> shift, b >> shift), vals)
             else:
-                blk = np.einsum("kri,kij,ksj->krs", T[lev][a], K, T[lev][b])
+                blk = np.matmul(np.matmul(T[lev][a], K), Tc[lev][b].transpose(0, 2, 1))
                 r = blk.shape[1]
                 rows = a[:, None, None] * r + np.arange(r)[None, :, None]
                 cols = b[:, None, None] * r + np.arange(r)[None, None, :]
                 np.add.at(A, (np.broadcast_to(rows, blk.shape), np.broadcast_to(cols, blk.shape)), blk)
         shift = D - level
         for a, b, ia, ib, K in self._near_blocks():
-            vals = np.einsum("ki,kij,kj->k", q[ia], K, q[ib])
+            vals = np.einsum("ki,ki->k", q[ia], np.matmul(K, qc[ib][:, :, None])[:, :, 0])
             np.add.at(A, (a >> shift, b >> shift), vals)
         return A
 
@@ -437,18 +446,20 @@ class PointSum:
         # added here, with the one-sided gaps +-0
         return f_u + P.within_runs(self.kernel, q)
 
-    def block_sums(self, q, level: int) -> np.ndarray:
+    def block_sums(self, q, level: int, q_col=None) -> np.ndarray:
         """:meth:`KernelSum.block_sums` over the original points (pairs inside a run are
         added to their node's diagonal entry)."""
         P = self.points
         q = np.asarray(q, dtype=float)
-        A = self.sum.block_sums(P.aggregate(q), level)
+        qc = q if q_col is None else np.asarray(q_col, dtype=float)
+        A = self.sum.block_sums(P.aggregate(q), level, None if q_col is None else P.aggregate(qc))
         if P.tied:
             k0 = float(self.kernel(np.array([0.0]))[0])
-            qt = q[:P.m]
+            qt, qct = q[:P.m], qc[:P.m]
             tot = np.bincount(P.inv, weights=qt)
-            sq = np.bincount(P.inv, weights=qt * qt)
-            inner = k0 * (tot * tot - sq)
+            totc = np.bincount(P.inv, weights=qct)
+            sq = np.bincount(P.inv, weights=qt * qct)
+            inner = k0 * (tot * totc - sq)
             nodes = np.searchsorted(P.tree.start[level][1:2 ** (level - 1) + 1], np.arange(tot.size),
                                     side="right")
             np.add.at(A, (nodes, nodes), inner)

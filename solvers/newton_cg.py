@@ -16,12 +16,18 @@ method finds the runs of rewards at exactly 1 and 0. What changes:
   lands below the target (inexact Newton). B v = (L u)_top for u = (v, -reversed v),
   L = -Hessian of S, a graph Laplacian with weights w_kj = -U''(|r_k - r_j|):
   (L u)_k = D_k u_k - sum_j w_kj u_j, D_k = sum_j w_kj.
-- Preconditioner (two-level, additive): the band of B (``bandwidth`` diagonals each side,
-  banded Cholesky) plus a Galerkin coarse correction Z C^{-1} Z^T with piecewise-constant
-  aggregates Z (the tree's nodes at one level, their number growing like sqrt(n)) and
-  C = Z^T B Z assembled exactly (to the summation accuracy) from the fast sum's own
-  expansions (:meth:`solvers.fastsum.KernelSum.block_sums`). Measured on dense
-  Hessians: CG iterations to 1e-10 stay at 17 to 21 for log from n = 1000 to 8000.
+- Preconditioner (two-level, additive): the band of B (banded Cholesky; the band reaches
+  across one coarse node, between ``BANDWIDTH`` and ``BAND_MAX`` diagonals each side)
+  plus a Galerkin coarse correction P C^{-1} P^T, C = P^T B P, on the tree's nodes at one
+  level (their number growing like 16 sqrt(n), at most ``COARSE_MAX``). P is piecewise
+  linear: hat functions centred on the nodes' ends. C is assembled exactly (to the
+  summation accuracy) from the fast sum's own expansions, three two-charge block sums
+  (:meth:`solvers.fastsum.KernelSum.block_sums`). Piecewise-constant aggregates (``basis
+  = "constant"``, the fallback where hats restricted to the free variables are dependent)
+  are not enough for the most singular kernels: -U'' ~ |d|^(-2-g) for neg-power:g is an
+  operator of order 1 + g, and a jump costs energy that grows as the nodes shrink.
+  CG iterations to 1e-10 at the optimum against n, for both bases, are measured by
+  ``python -m rcollapse.benchmarks.preconditioner`` (the README gives the table).
 - Multilevel start as in :mod:`solvers.newton`: the dense Newton solves a coarse n_0
   (at most ``dense_below``), and each level, twice as large, starts from the previous
   optimum carried over by :func:`solvers.newton._transfer`.
@@ -63,11 +69,16 @@ __all__ = ["solve_newton_cg", "solve_fast", "certify_fast", "FastOutcome", "Fast
 
 #: Levels up to this n are solved by the dense Newton method (solvers.newton).
 DENSE_BELOW = 1024
-#: Diagonals on each side of the band preconditioner.
+#: Diagonals on each side of the band preconditioner: at least BANDWIDTH, at most
+#: BAND_MAX, otherwise the coarse aggregates' size (so that the band reaches across one
+#: aggregate and no scale between the two is left to CG).
 BANDWIDTH = 8
-#: Coarse aggregates ~ COARSE_FACTOR * sqrt(m), at most COARSE_MAX.
-COARSE_FACTOR = 4.0
-COARSE_MAX = 4096
+BAND_MAX = 128
+#: Coarse aggregates ~ COARSE_FACTOR * sqrt(m) tree nodes, at most COARSE_MAX.
+COARSE_FACTOR = 16.0
+COARSE_MAX = 2048
+#: The coarse basis on the nodes: "hat" (piecewise linear) or "constant" (aggregates).
+COARSE_BASIS = "hat"
 #: Random rows on which the fast gradient is checked against direct sums.
 SPOT_ROWS = 64
 #: Reduced residual at which an intermediate level stops.
@@ -191,13 +202,20 @@ class TwoLevelPreconditioner:
     aggregates."""
 
     def __init__(self, half: FastHalf, points: Points, KW: PointSum, D, free, *,
-                 bandwidth: int = BANDWIDTH, level: int | None = None):
+                 bandwidth: int | None = None, level: int | None = None, basis: str = COARSE_BASIS):
         y, m = points.y, points.m
         tree = points.tree
         w = half.k_weight
         f = np.asarray(free)
         nf = f.size
         self.size = nf
+        if level is None:
+            want = min(COARSE_MAX, COARSE_FACTOR * math.sqrt(max(nf, 1)))
+            level = int(round(math.log2(max(want, 1.0)))) + 1
+        level = max(1, min(level, tree.depth))
+        self.level = level
+        if bandwidth is None:  # reach across one aggregate (module constants)
+            bandwidth = min(BAND_MAX, max(BANDWIDTH, -(-nf // 2 ** (level - 1))))
         bw = max(0, min(bandwidth, nf - 1))
         ab = np.zeros((bw + 1, nf))
         ab[bw] = D[f] + w(1.0 - 2.0 * y[f])  # B_kk = D_k + w(1 - 2 y_k)
@@ -206,32 +224,60 @@ class TwoLevelPreconditioner:
             ab[bw - d, d:] = -w(y[b] - y[a]) + w(1.0 - y[a] - y[b])
         self.band = linalg.cholesky_banded(ab, lower=False, check_finite=False)
         self.bw = bw
-        if level is None:
-            want = min(COARSE_MAX, COARSE_FACTOR * math.sqrt(max(nf, 1)))
-            level = int(round(math.log2(max(want, 1.0)))) + 1
-        level = max(1, min(level, tree.depth))
-        self.level = level
+        # the coarse basis: on the level's top-half nodes a, piecewise constant (weight 1 on
+        # node a) or hat functions centred on the nodes' ends (a point a fraction t into
+        # node a has weight 1 - t on hat a and t on hat a + 1)
+        node = points.node_of(level)
+        nt = 2 ** (level - 1)
+        if basis == "constant":
+            slots = [np.ones(m)]
+        elif basis == "hat":
+            counts = np.bincount(node, minlength=nt)
+            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            t = (np.arange(m) - first[node] + 0.5) / np.maximum(counts[node], 1)
+            slots = [1.0 - t, t]
+        else:
+            raise ValueError(f"basis = {basis!r}; valid: 'hat' or 'constant'")
+        nh = nt + len(slots) - 1
         mask = np.zeros(m)
         mask[f] = 1.0
-        charges = np.concatenate((mask, mask[::-1]))
-        A = KW.block_sums(charges, level)
-        nt = A.shape[0]
-        agg = points.node_of(level)
-        Dsum = np.bincount(agg[f], weights=D[f], minlength=nt)
-        C = np.diag(Dsum) - A[:, :nt] + A[:, nt:][:, ::-1]
-        keep = np.bincount(agg[f], minlength=nt) > 0
-        self.keep_index = -np.ones(nt, dtype=int)
-        self.keep_index[keep] = np.arange(int(keep.sum()))
-        self.agg = self.keep_index[agg[f]]
+        C = np.zeros((nh, nh))
+        for x, wx in enumerate(slots):
+            for z, wz in enumerate(slots[x:], start=x):
+                cx, cz = wx * mask, wz * mask
+                A = KW.block_sums(np.concatenate((cx, cx[::-1])), level,
+                                  None if z == x else np.concatenate((cz, cz[::-1])))
+                E = -A[:, :nt] + A[:, nt:][:, ::-1]  # C = P^T diag(D) P - W + mirror
+                E[np.diag_indices(nt)] += np.bincount(node[f], weights=D[f] * wx[f] * wz[f],
+                                                      minlength=nt)
+                C[x:x + nt, z:z + nt] += E
+                if z != x:
+                    C[z:z + nt, x:x + nt] += E.T
+        weight = sum(np.bincount(node[f] + x, weights=wx[f], minlength=nh) for x, wx in enumerate(slots))
+        keep = weight > 0
+        keep_index = -np.ones(nh, dtype=int)
+        keep_index[keep] = np.arange(int(keep.sum()))
         self.nc = int(keep.sum())
+        self.slots = [(np.maximum(keep_index[node[f] + x], 0), wx[f]) for x, wx in enumerate(slots)]
         C = 0.5 * (C + C.T)[np.ix_(keep, keep)]
-        self.coarse = linalg.cho_factor(C, check_finite=False) if self.nc else None
+        self.basis = basis
+        try:
+            self.coarse = linalg.cho_factor(C, check_finite=False) if self.nc else None
+        except linalg.LinAlgError:
+            if basis == "constant":
+                raise
+            # hats restricted to the free variables can be dependent (a node with one free
+            # variable, next to the active set): the aggregates cannot
+            self.__init__(half, points, KW, D, free, bandwidth=bandwidth, level=level,
+                          basis="constant")
 
     def __call__(self, r):
         z = linalg.cho_solve_banded((self.band, False), r, check_finite=False)
         if self.coarse is not None:
-            rc = np.bincount(self.agg, weights=r, minlength=self.nc)
-            z = z + linalg.cho_solve(self.coarse, rc, check_finite=False)[self.agg]
+            rc = sum(np.bincount(idx, weights=w * r, minlength=self.nc) for idx, w in self.slots)
+            zc = linalg.cho_solve(self.coarse, rc, check_finite=False)
+            for idx, w in self.slots:
+                z = z + w * zc[idx]
         return z
 
 

@@ -57,9 +57,11 @@ def test_residual_from_gradient_is_the_shared_certificate(spec):
             kkt_residual(U, r), rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("basis", ["hat", "constant"])
 @pytest.mark.parametrize("spec", ["neg-power:0.5", "log-sigmoid:1"])
-def test_coarse_matrix_is_galerkin_and_band_is_the_band(spec):
-    """C = Z' B Z for the aggregates Z, B the dense Hessian of solvers.newton."""
+def test_coarse_matrix_is_galerkin_and_band_is_the_band(spec, basis):
+    """C = Z' B Z for the coarse basis Z (hats or aggregates), B the dense Hessian of
+    solvers.newton."""
     U = parse_utility(spec)
     n = 801
     y = newton.solve_newton(U, n).complement[: n // 2]
@@ -68,10 +70,12 @@ def test_coarse_matrix_is_galerkin_and_band_is_the_band(spec):
     KW, D = half.weights(pts)
     B = newton._Half(U, n, 2**21).hessian(y)
     free = np.arange(1, n // 2) if spec != "log-sigmoid:1" else np.flatnonzero(y > 0.0)
-    M = TwoLevelPreconditioner(half, pts, KW, D, free, level=4)
+    M = TwoLevelPreconditioner(half, pts, KW, D, free, level=4, basis=basis)
     Bf = B[np.ix_(free, free)]
     Z = np.zeros((free.size, M.nc))
-    Z[np.arange(free.size), M.agg] = 1.0
+    for idx, w in M.slots:
+        np.add.at(Z, (np.arange(free.size), idx), w)
+    assert M.basis == basis and np.allclose(Z.sum(axis=1), 1.0)  # both bases sum to one
     C = Z.T @ Bf @ Z
     L = np.triu(linalg.cho_solve(M.coarse, np.eye(M.nc)))
     assert np.allclose(np.linalg.inv(C), linalg.cho_solve(M.coarse, np.eye(M.nc)), rtol=1e-9, atol=0)
