@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 __all__ = ["SIZES", "UTILITIES", "METHODS", "run_large", "run_one", "fitted_slope", "merge_saved",
+           "markdown_table",
            "gauss_lobatto_rewards_marching", "make_figure", "format_table", "main"]
 
 SIZES = (1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
@@ -200,6 +201,8 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
     ``{"rows": [...], "slopes": {...}, "machine": {...}, "json": path, "png": path}``."""
     from rcollapse.outputs import check_output_dir, write_json
 
+    from rcollapse.benchmarks.provenance import provenance
+
     out_dir = check_output_dir(out, flag="--out")
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -207,6 +210,7 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
     sizes = sorted(int(n) for n in sizes)
     if not sizes or sizes[0] < 2:
         raise ValueError(f"sizes {sizes}; valid: integers n >= 2")
+    measured = provenance()  # the code as it is when the measurement starts
     bar = None
     if progress:
         from tqdm import tqdm
@@ -242,7 +246,7 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                     "cpus": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS"),
                     "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-        "dense_max": dense_max, "budget": budget,
+        "dense_max": dense_max, "budget": budget, "provenance": measured,
     }
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     json_path = out_dir / f"large-{stamp}.json"
@@ -338,6 +342,44 @@ def format_table(data) -> str:
         lines.append(f"slope {spec}: " + ", ".join(f"{m} {s:.2f}" if s is not None else f"{m} -"
                                                    for m, s in by.items()))
     return "\n".join(lines)
+
+
+def markdown_table(data) -> str:
+    """The README's table: one row per n, one column per utility, each cell the wall and
+    CPU seconds of the fast method and its CG iterations per Newton step on the last
+    level; then the fitted slopes, the worst certificate and, for U = log, the largest
+    distance to the Gauss-Lobatto nodes."""
+    rows = [r for r in data["rows"] if r["method"] == "fast"]
+    specs = list(dict.fromkeys(r["utility"] for r in rows))
+    sizes = sorted({r["n"] for r in rows})
+    out = ["| n | " + " | ".join(specs) + " |", "|---" * (1 + len(specs)) + "|"]
+    for n in sizes:
+        cells = []
+        for spec in specs:
+            hit = [r for r in rows if r["utility"] == spec and r["n"] == n]
+            if not hit:
+                cells.append("-")
+            elif not hit[0].get("ok"):
+                cells.append("failed")
+            else:
+                r = hit[0]
+                cpu = f" ({r['cpu_seconds']:.3g} CPU)" if r.get("cpu_seconds") is not None else ""
+                cg = ", ".join(map(str, r.get("cg_iterations") or [])) or "-"
+                cells.append(f"{r['seconds']:.3g} s{cpu}; CG {cg}")
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    ok = [r for r in rows if r.get("ok")]
+    lines = ["", "- fitted slope of CPU seconds against n (n >= 10^4): " + ", ".join(
+        f"{spec} {fitted_slope(rows, spec, 'fast'):.2f}" for spec in specs
+        if fitted_slope(rows, spec, "fast") is not None)]
+    if ok:
+        lines.append(f"- every run certified: KKT residual <= {max(r['kkt_residual'] for r in ok):.1g}, "
+                     f"summation error <= {max(r.get('summation_error') or 0.0 for r in ok):.1g} of the "
+                     f"force scale; peak memory {max(r.get('peak_rss', 0) for r in ok) / 2**30:.2g} GiB")
+    gll = [(r["n"], r["gauss_lobatto_max_diff"]) for r in ok if "gauss_lobatto_max_diff" in r]
+    if gll:
+        lines.append("- U = log against the Gauss-Lobatto nodes (an independent O(n) method): max |r - r*| "
+                     + ", ".join(f"{d:.1e} at n = {n}" for n, d in gll))
+    return "\n".join(out + lines)
 
 
 def merge_saved(paths, *, out) -> dict:

@@ -113,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--bases", nargs="+", choices=BASES, default=list(BASES))
     parser.add_argument("--out", default="out/bench-preconditioner", metavar="DIR")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--readme", action="store_true",
+                        help="record as benchmarks/results/preconditioner.json and rewrite the README's part")
     args = parser.parse_args(argv)
     bad = [n for n in args.sizes if n < 4]
     if bad:
@@ -126,14 +128,28 @@ def main(argv=None) -> int:
                 raise ValueError(f"--utilities {spec}: the fast method does not take linear U; "
                                  f"valid: a strictly concave utility")
         out = check_output_dir(args.out)
+        root = None
+        if args.readme:
+            from rcollapse.benchmarks.readme import check_record_paths
+
+            root = check_record_paths("preconditioner")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    measured = provenance()  # the code as it is when the measurement starts
     rows = run_preconditioner(args.utilities, args.sizes, bases=tuple(args.bases),
                               progress=not args.no_progress)
-    write_json(out / "preconditioner.json", {"rows": rows, "rtol": RTOL, **provenance()})
+    command = "python -m rcollapse.benchmarks.preconditioner " + " ".join(
+        ["--utilities", *args.utilities, "--sizes", *map(str, args.sizes), "--bases", *args.bases]
+        + (["--readme"] if args.readme else []))
+    data = {"rows": rows, "rtol": RTOL, "provenance": measured, "command": command}
+    write_json(out / "preconditioner.json", data)
     print(format_table(rows))
     print(f"saved: {out / 'preconditioner.json'}")
+    if root is not None:
+        from rcollapse.benchmarks.readme import record
+
+        record("preconditioner", data, "bench-preconditioner", root)
     return 0
 
 

@@ -104,6 +104,34 @@ def _verify(data: dict) -> str:
             f"(n = {ns}), {verdict}. " + provenance_line(data, with_command=False))
 
 
+def _large(data: dict) -> str:
+    from rcollapse.benchmarks.large import markdown_table
+
+    return "\n".join([
+        "`rcollapse bench solvers --large`: the fast method (`method=\"fast\"`, Newton-CG on "
+        "fast kernel sums) from n = 10^3 to 10^6, each run a fresh child process; seconds from "
+        "the call to the certified answer (wall, and CPU: on a shared machine the wall time "
+        "includes waiting for a core); CG: iterations of each Newton step on the last level.",
+        "",
+        markdown_table(data),
+        "",
+        provenance_line(data),
+    ])
+
+
+def _preconditioner(data: dict) -> str:
+    from rcollapse.benchmarks.preconditioner import format_table
+
+    return "\n".join([
+        f"CG iterations to a relative residual of {data.get('rtol', 1e-10):g} for the Newton "
+        f"system at the optimum (fixed random right-hand side), with each coarse basis:",
+        "",
+        format_table(data["rows"]),
+        "",
+        provenance_line(data),
+    ])
+
+
 @dataclass(frozen=True)
 class Part:
     """A generated part of the README: its results file, how it is written, what code it
@@ -120,6 +148,11 @@ PARTS = {
                           "rcollapse bench solvers --max-n 2000 --budget 60 --readme"),
     "bench-limit": Part("limit", _limit, ("solvers/limit.py",), "rcollapse bench limit --readme"),
     "atoms": Part("atoms", _atoms, ("solvers/", "theory/"), "rcollapse bench atoms --readme"),
+    "bench-large": Part("large", _large, ("solvers/newton_cg.py", "solvers/fastsum.py", "solvers/newton.py"),
+                        "rcollapse bench solvers --large --readme"),
+    "bench-preconditioner": Part("preconditioner", _preconditioner,
+                                 ("solvers/newton_cg.py", "solvers/fastsum.py"),
+                                 "python -m rcollapse.benchmarks.preconditioner --readme"),
     "verify-summary": Part("verify", _verify, ("solvers/", "theory/", "rcollapse/verify.py", "rcollapse/limits.py"),
                            "rcollapse verify --readme"),
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["NAMES", "checkout", "load", "plain", "results_path", "save"]
 
 #: The results files, one per generated part of the README.
-NAMES = ("solvers", "limit", "atoms", "verify")
+NAMES = ("solvers", "limit", "atoms", "verify", "large", "preconditioner")
 
 
 def checkout() -> Path:

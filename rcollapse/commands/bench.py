@@ -45,7 +45,9 @@ def _command(args) -> str:
     parts = ["rcollapse", "bench", args.suite]
     if args.max_n is not None:
         parts += ["--max-n", str(args.max_n)]
-    if args.suite == "solvers":
+    if args.large:
+        parts += ["--large", "--budget", f"{args.budget:g}"]
+    elif args.suite == "solvers":
         parts += ["--budget", f"{args.budget:g}", "--tol", f"{args.tol:g}"]
     return shlex.join(parts + (["--readme"] if args.readme else []))
 
@@ -58,8 +60,6 @@ def run(args) -> int:
 
     if args.large and args.suite != "solvers":
         raise InputError(f"--large is for the solvers suite, not {args.suite}")
-    if args.large and args.readme:
-        raise InputError("--large writes its own JSON and PNG; --readme is for the standard suites")
     if args.large:
         from rcollapse.benchmarks.large import SIZES, UTILITIES, format_table, run_large
 
@@ -68,10 +68,15 @@ def run(args) -> int:
         if not args.budget > 0:
             raise InputError(f"--budget {args.budget} is out of range; valid: > 0 seconds")
         sizes = [n for n in SIZES if args.max_n is None or n <= args.max_n]
+        root = check_record_paths("large") if args.readme else None
         data = run_large(UTILITIES, sizes, out=args.out, budget=args.budget,
                          progress=not args.no_progress)
         print(format_table(data))
         print(f"\nsaved {data['json']} and {data['png']}", file=sys.stderr)
+        if root is not None:
+            data["command"] = _command(args)
+            record("large", {k: v for k, v in data.items() if k not in ("json", "png")},
+                   "bench-large", root)
         return 0
     if args.suite == "solvers" and args.max_n is not None:
         from rcollapse.benchmarks.solvers import SIZES
