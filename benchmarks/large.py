@@ -368,9 +368,14 @@ def markdown_table(data) -> str:
                 cells.append(f"{r['seconds']:.3g} s{cpu}; CG {cg}")
         out.append(f"| {n} | " + " | ".join(cells) + " |")
     ok = [r for r in rows if r.get("ok")]
-    lines = ["", "- fitted slope of CPU seconds against n (n >= 10^4): " + ", ".join(
-        f"{spec} {fitted_slope(rows, spec, 'fast'):.2f}" for spec in specs
-        if fitted_slope(rows, spec, "fast") is not None)]
+    every = data["rows"]
+
+    def slope(spec, method):
+        value = fitted_slope(every, spec, method)
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = ["", "- fitted slope of seconds (CPU where recorded) against n, fast (dense Newton): "
+             + ", ".join(f"{spec} {slope(spec, 'fast')} ({slope(spec, 'dense')})" for spec in specs)]
     if ok:
         lines.append(f"- every run certified: KKT residual <= {max(r['kkt_residual'] for r in ok):.1g}, "
                      f"summation error <= {max(r.get('summation_error') or 0.0 for r in ok):.1g} of the "
