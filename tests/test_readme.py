@@ -105,4 +105,4 @@ def test_results_file_says_where_it_was_measured(name):
     assert isinstance(commit, str) and len(commit) == 40 and int(commit, 16) >= 0
     assert prov["machine"]["cpus"] >= 1 and prov["machine"]["platform"]
     assert {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} <= set(prov["threads"])
-    assert data["command"].startswith("rcollapse ")
+    assert data["command"].startswith(("rcollapse ", "python -m rcollapse."))
