@@ -52,6 +52,8 @@ def _threads() -> dict:
 
 #: The code a measurement depends on: uncommitted changes here make it "dirty".
 MEASURED_PATHS = ("solvers", "theory", "rcollapse", "benchmarks")
+#: Where the results files live (written by the measurements; not code).
+RESULTS_DIR = "benchmarks/results"
 
 
 def provenance(*, root: str | os.PathLike | None = None, paths=MEASURED_PATHS) -> dict:
@@ -59,7 +61,8 @@ def provenance(*, root: str | os.PathLike | None = None, paths=MEASURED_PATHS) -
     thread settings at the time of a measurement; a dict of plain JSON values."""
     root = repository_root() if root is None else Path(root)
     commit = git(["rev-parse", "HEAD"], root=root)
-    status = git(["status", "--porcelain", "--untracked-files=no", "--", *paths], root=root)
+    status = git(["status", "--porcelain", "--untracked-files=no", "--", *paths,
+                  f":(exclude){RESULTS_DIR}"], root=root)  # results files are outputs, not code
     import numpy as np
 
     return {
