@@ -9,7 +9,7 @@ that can be watched: a reward model
 
 with phi a fixed random Fourier feature map (D features, far more than the
 P * n rewards it must fit, so theta can put any logits on the training pairs), trained
-by full-batch gradient ascent (numpy) on the overall utility
+by full-batch gradient ascent (numpy), polished by L-BFGS (scipy), on the overall utility
 
     (1)  sum over prompts p of  sum_{i<j} U_p(r_{p,i} - r_{p,j}),
 
@@ -67,6 +67,7 @@ class RandomFeatureConfig:
     kind_separation: float = 3.0  # distance between the two kinds' prompt centres
     steps: int = 3000  # full-batch gradient-ascent steps
     lr: float = 1.0  # initial step size (then set by backtracking)
+    polish: int = 500  # L-BFGS iterations after gradient ascent, at most (0: none)
     floor: float | None = None  # delta of the linear continuation; None: training_floor(n)
     seed: int = 0  # features, embeddings and initial theta
 
@@ -182,7 +183,8 @@ def overall_utility(rewards, utilities, kinds, *, floor: float, gradient: bool =
 def train(config: RandomFeatureConfig, utility) -> TrainResult:
     """Train theta by full-batch gradient ascent on (1), the step size set by
     backtracking (Armijo: halve until the step gains at least half the linear
-    prediction, then try a 1.5 times larger one next step).
+    prediction, then try a 1.5 times larger one next step), then polished by at most
+    ``config.polish`` L-BFGS iterations (:func:`_polish`).
 
     ``utility`` is a spec or Utility for every prompt, or a pair (closed, open) of them:
     the prompt-aware utility of section 3.2, one U per kind.
@@ -225,6 +227,8 @@ def train(config: RandomFeatureConfig, utility) -> TrainResult:
             break
         theta, value, grad = candidate, new_value, new_grad
         step *= 1.5
+    if config.polish:
+        theta, value = _polish(value_and_grad, theta, value, max_iter=config.polish)
     rewards = _sigmoid(Phi @ theta).reshape(P, n)
     history.append(value)
     return TrainResult(
@@ -235,6 +239,20 @@ def train(config: RandomFeatureConfig, utility) -> TrainResult:
         objective=float(value),
         history=np.asarray(history),
     )
+
+
+def _polish(value_and_grad, theta, value, *, max_iter: int):
+    """L-BFGS from the end of gradient ascent (never worse than it): where the sigmoid
+    saturates, a reward at 5e-4 that should be 0.036 moves by r (1 - r) per unit of
+    logit, too slowly for plain gradient steps; a quasi-Newton step rescales that
+    direction. (From a random start L-BFGS itself can jump into saturation, so it only
+    polishes.)"""
+    from scipy.optimize import minimize
+
+    result = minimize(lambda th: tuple(-x for x in value_and_grad(th)), theta, jac=True,
+                      method="L-BFGS-B", options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 0.0})
+    polished = -float(result.fun)
+    return (result.x, polished) if polished >= value else (theta, value)
 
 
 def _sigmoid(z):
