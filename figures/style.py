@@ -221,8 +221,18 @@ def n_axis(ax, ns, *, max_ticks: int = 7):
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([str(t) for t in ticks])
+    ax.set_xticklabels([_n_label(t) for t in ticks])
     ax.set_xlabel(r"number of completions $n$")
+
+
+def _n_label(n: int) -> str:
+    """Plain digits, or $10^k$ for a power of ten from 10^4 on (1000000 is hard to read).
+
+    >>> [_n_label(n) for n in (1024, 10_000, 20_000, 1_000_000)]
+    ['1024', '$10^{4}$', '20000', '$10^{6}$']
+    """
+    k = len(str(n)) - 1
+    return f"$10^{{{k}}}$" if n >= 10_000 and n == 10 ** k else str(n)
 
 
 def close(fig: Figure) -> None:
