@@ -195,11 +195,13 @@ class FastHalf:
 
 
 class TwoLevelPreconditioner:
-    """M^{-1} r = band(B)^{-1} r + Z C^{-1} Z^T r on the free variables (module docstring).
+    """M^{-1} r = band(B)^{-1} r + P C^{-1} P^T r, C = P^T B P, on the free variables
+    (module docstring).
 
     ``KW``, ``D``: the Hessian's fast sum and row sums; ``free``: indices of the free
-    variables (ascending); ``level``: the tree level whose top-half nodes are the
-    aggregates."""
+    variables (ascending); ``level``: the tree level whose top-half nodes carry the coarse
+    basis; ``basis``: "hat" (piecewise linear, the default) or "constant" (aggregates).
+    ``slots`` holds P: for each free variable, its (coarse index, weight) pairs."""
 
     def __init__(self, half: FastHalf, points: Points, KW: PointSum, D, free, *,
                  bandwidth: int | None = None, level: int | None = None, basis: str = COARSE_BASIS):
