@@ -123,3 +123,25 @@ def utility_gradient(rewards, U, *, complement=None, chunk_elements: int = CHUNK
         np.negative(f, out=f, where=np.arange(n)[None, :] < k)
         g[rows] = f.sum(axis=1)
     return g, force
+
+
+def endpoint_gradients(U, rewards, *, step: float = 1e-6) -> tuple[float, float]:
+    """(dS/dr_1, dS/dr_n) of S(r) = sum_{i<j} U(r_i - r_j) at ``rewards`` (sorted best first,
+    distinct), by central differences of :func:`overall_utility`: from S itself, not from
+    a formula for its gradient (Lemma 4.1's signs, checked by ``rcollapse verify``). ``U``
+    is any vectorized callable.
+
+    >>> d1, dn = endpoint_gradients(lambda t: t, [1.0, 0.5, 0.0])  # U = x: dS/dr_1 = n - 1
+    >>> round(d1, 6), round(dn, 6)
+    (2.0, -2.0)
+    """
+    r = np.asarray(rewards, dtype=float)
+    out = []
+    for k in (0, r.size - 1):
+        e = np.zeros_like(r)
+        e[k] = step
+        out.append((overall_utility(r + e, U) - overall_utility(r - e, U)) / (2.0 * step))
+    return out[0], out[1]
+
+
+__all__ += ["endpoint_gradients"]
