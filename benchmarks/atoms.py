@@ -6,7 +6,7 @@ with U = log sigmoid(x / s). Two independent computations of it:
 - n = inf: ``solvers.solve_limit`` (Theorem 5's QP) on grids m and 2m; their difference
   is the grid error estimate;
 - finite n: ``solvers.solve`` (Newton) at a large n, read by
-  :func:`rcollapse.verify.atom_mass_at_one` (the atom's edge, located between rewards),
+  :func:`rcollapse.solvers.limit.atom_mass_at_one` (the atom's edge, located between rewards),
   beside the plain fraction of rewards tied at 1 (which moves in steps of 1/n);
 
 and Theorem 4's lower bound U'(1)/(U'(0) + U'(1)) beside them.
@@ -38,7 +38,8 @@ def run_atoms(*, sigmas=SIGMAS, grids=GRIDS, n: int = NEWTON_N, progress: bool =
     from rcollapse.benchmarks.provenance import provenance
     from rcollapse.solvers import solve, solve_limit
     from rcollapse.theory.derivations import theorem4_bound
-    from rcollapse.verify import atom_mass_at_one, recomputed_certificate
+    from rcollapse.solvers.kkt import recomputed_certificate
+    from rcollapse.solvers.limit import atom_mass_at_one
 
     measured = provenance()  # the code as it is when the measurement starts
     rows = []

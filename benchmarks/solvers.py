@@ -10,7 +10,7 @@ or that was stopped at the hard limit (``hard_factor`` x budget). Each run is on
 ``solvers.solve`` call in a child process, after a warm-up solve at n = 4 (so that
 imports, the sympy-derived forms of U and CVXPY's caches are not timed), timed by
 ``Solution.seconds`` and certified by the KKT residual recomputed on the returned vector
-(:func:`rcollapse.verify.recomputed_certificate`). A run that ``solve`` refuses
+(:func:`rcollapse.solvers.kkt.recomputed_certificate`). A run that ``solve`` refuses
 (ConvergenceError) counts as not finished. Computing (:func:`run_benchmark`), saving
 (:func:`save_results`) and plotting (:func:`make_figure`, which reads only the saved
 data) are separate; :func:`main` chains them. Results go to a new timestamped file,
@@ -65,7 +65,7 @@ TOL = 1e-6
 def _child(spec, n, method, conn, tol=None):  # pragma: no cover - runs in a child process
     from rcollapse.solvers import ConvergenceError, solve
 
-    from rcollapse.verify import recomputed_certificate
+    from rcollapse.solvers.kkt import recomputed_certificate
 
     def row(sol, converged):
         return {"ok": True, "converged": converged, "seconds": sol.seconds,
