@@ -101,8 +101,10 @@ Derivation (every step is used by :func:`error_bound`)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -132,6 +134,15 @@ CURVATURE_TOLERANCE = 1e-9
 BOOTSTRAP_ROUNDS = 50
 #: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
 _MAXNORM = math.sqrt(1.5)
+#: Fast sums (step 7): rows of the top half whose gradient is also summed directly
+#: (plus the first and last four), as the fast certificate checks its own.
+SPOT_ROWS = 64
+#: Step 7: the largest |fast - direct| / sum_j |U'| measured on the spot rows counts this
+#: many times over on every row, times that row's sum_j |U'| (the spot rows are a sample).
+SUMMATION_MARGIN = 10.0
+#: Step 7: the rounding terms of step 5, themselves summed by fast sums (relative error
+#: about 1e-13, measured by the tests), count this many times over.
+FAST_TERMS_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,9 @@ class ErrorBound:
     n: int
     rounding: float | None = None
     offset: float | None = None
+    sums: str = "dense"  # how the all-pairs sums were done: "dense" (steps 1-6) or "fast" (step 7)
+    summation_error: float | None = None  # fast: max |fast - direct| / sum_j |U'| on the spot rows
+    seconds: float | None = None  # wall time of error_bound
 
     def to_json(self) -> dict:
         """A strict-JSON dict of the fields (None where there is no number)."""
@@ -162,7 +176,8 @@ class ErrorBound:
 
         return {"value": num(self.value), "reason": self.reason, "mu": num(self.mu),
                 "projected_gradient": num(self.projected_gradient), "n": int(self.n),
-                "rounding": num(self.rounding), "offset": num(self.offset)}
+                "rounding": num(self.rounding), "offset": num(self.offset), "sums": self.sums,
+                "summation_error": num(self.summation_error), "seconds": num(self.seconds)}
 
 
 def _none(reason: str, n: int, mu=None) -> ErrorBound:
@@ -345,9 +360,11 @@ def eval_relative_error(d, E: float, A: float):
     return EVAL_ULPS * _U * (1.0 + E + 0.5 * A * logd)
 
 
-def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int):
-    """(g^, e): the computed gradient of S at x and a bound on its error, per reward;
-    None, None when a term is not finite or a gap across 1/2 is not resolved.
+def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int,
+                         rows=None):
+    """(g^, e): the computed gradient of S at x and a bound on its error, per reward (on the
+    ascending indices ``rows`` only, when given: the fast path's spot check); None, None
+    when a term is not finite or a gap across 1/2 is not resolved.
 
     x is sorted, so the rewards with x_k = 1 - q_k (``top``) are the first m. A gap inside
     the top is q_j - q_k, one inside the bottom r_k - r_j (both one rounding, relative u);
@@ -356,25 +373,27 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk
     m = int(top.sum())
     if not top[:m].all():  # pragma: no cover - _ordered makes top a prefix
         raise AssertionError("top rewards must come first")
+    rows = np.arange(n) if rows is None else np.asarray(rows)
     depth = math.ceil(math.log2(n))
     gamma_sum = depth * _U / (1 - depth * _U)
     u1 = _U / (1 - _U)
     y0 = 2.0 * E * u1  # the drift bound E |log(d / d^)| of a one-rounding gap
     drift0 = y0 * (1.0 + y0)
-    g = np.zeros(n)
-    err = np.zeros(n)
+    g = np.zeros(rows.size)
+    err = np.zeros(rows.size)
     cols = np.arange(n)[None, :]
     step = max(1, min(n, chunk_elements // n))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        rows = np.arange(a, b)[:, None]
+    for a in range(0, rows.size, step):
+        b = min(rows.size, a + step)
+        here = rows[a:b]
+        at = here[:, None]
         # d[k, j] = x_k - x_j, then the sign flipped where j < k: the pair's gap, >= 0.
-        d = rx[a:b, None] - rx[None, :]
-        tb = min(b, m)  # rows a..tb-1 are top rows
+        d = rx[here, None] - rx[None, :]
+        tb = a + int(np.count_nonzero(here < m))  # chunk rows a..tb-1 are top rows
         if a < tb:
-            d[:tb - a, :m] = qx[None, :m] - qx[a:tb, None]
-        np.negative(d, out=d, where=cols < rows)
-        diag = cols == rows
+            d[:tb - a, :m] = qx[None, :m] - qx[here[:tb - a], None]
+        np.negative(d, out=d, where=cols < at)
+        diag = cols == at
         d[diag] = 1.0
         t = U.d1(d)
         if not np.all(np.isfinite(t)):
@@ -390,11 +409,11 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk
             eps0 = float(eval_relative_error(1.0, E, 0.0))
             relsum = size.sum(axis=1) * ((eps0 + drift0) / (1.0 - eps0))
         # (ii) gaps across 1/2: Delta = u1 d + eta (1 + u) of the top member.
-        for lo, hi, c0, c1, own in ((a, tb, m, n, True), (max(a, m), b, 0, m, False)):
+        for lo, hi, c0, c1, own in ((a, tb, m, n, True), (tb, b, 0, m, False)):
             if lo >= hi or c0 >= c1:
                 continue
             sub = d[lo - a:hi - a, c0:c1]
-            et = eta[lo:hi, None] if own else eta[None, c0:c1]
+            et = eta[rows[lo:hi], None] if own else eta[None, c0:c1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = u1 + np.where(et > 0.0, et * (1 + _U) / sub, 0.0)
             if not np.all(ratio <= 0.25):
@@ -404,11 +423,105 @@ def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk
             e_sub = eps[lo - a:hi - a, c0:c1] if A > 0.0 else eps0
             extra = size[lo - a:hi - a, c0:c1] * ((drift - drift0) / (1.0 - e_sub))
             relsum[lo - a:hi - a] += extra.sum(axis=1)
-        np.negative(t, out=t, where=cols < rows)
+        np.negative(t, out=t, where=cols < at)
         g[a:b] = _pairwise_row_sums(t)
         err[a:b] = gamma_sum * size.sum(axis=1) + relsum
     err *= 1.0 + 4 * (n + 8) * _U
     return g, err
+
+
+def _symmetric(rx, qx, top) -> bool:
+    """Whether x is exactly symmetric, x_(n+1-k) = 1 - x_k (the fast path's points): the
+    bottom rewards are the top complements reversed, the middle of odd n is 1/2, and the
+    top (x_k >= 1/2) is exactly the first half."""
+    n, m = rx.size, rx.size // 2
+    return (int(top.sum()) == m + n % 2 and np.array_equal(qx[:m], rx[::-1][:m])
+            and (n % 2 == 0 or rx[m] == qx[m] == 0.5))
+
+
+def _fast_gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int,
+                              spot_rows: int, seed: int):
+    """Step 7: (g^, e, summation_error) of :func:`_gradient_with_error` by fast sums, for a
+    symmetric x (:func:`_symmetric`); (None, None, reason) where no bound is proved.
+
+    On the top half y = qx[:m], :class:`solvers.newton_cg.FastHalf` gives g and the forces
+    sum_j |U'|; step 5's rounding terms are the same expressions, their sums over j done by
+    fast sums (sum_j |U'| |log d| where A > 0; sum over the pairs across 1/2 of |U'| / d,
+    with the largest eta, for the gaps across 1/2), FAST_TERMS_MARGIN times over. The fast
+    sums' own error is measured: the top rows of :func:`solvers.newton_cg._spot_rows`
+    are summed directly (:func:`_gradient_with_error` on those rows, with its proven
+    error), and the largest difference relative to the row's force sum_j |U'| (the fast
+    sums' error is relative to the kernel's size) is added, SUMMATION_MARGIN times over and
+    times the row's force, on every row. The
+    bottom half and the middle follow exactly: at a symmetric x the exact gradient has
+    g_(n+1-k) = -g_k and g_middle = 0."""
+    from rcollapse.solvers.fastsum import PointSum
+    from rcollapse.solvers.newton_cg import FastHalf, _spot_rows
+
+    n, m, odd = rx.size, rx.size // 2, rx.size % 2 == 1
+    half = FastHalf(U, n)
+    scale = half.c ** U.param if half.c != 1.0 else 1.0  # U(c t) = c^(-g) U(t): undone
+    y = qx[:m]
+    u1 = _U / (1 - _U)
+    y0 = 2.0 * E * u1
+    drift0 = y0 * (1.0 + y0)
+    eta_max = float(eta.max(initial=0.0))
+    m_top = m + odd
+    d_across = (float(rx[m_top - 1] - rx[m_top]) * (1 - 2 * _U) - eta_max) if m_top < n else 1.0
+    gaps = np.diff(np.concatenate((y, [0.5] if odd else [])))
+    gaps = gaps[gaps > 0.0]
+    d_min = min(float(gaps.min(initial=1.0)) * (1 - 2 * _U), d_across)
+    if not d_across > 0.0 or not d_min > 0.0:
+        return None, None, "a gap across 1/2 is below what float64 resolves"
+    ratio_max = u1 + eta_max * (1 + _U) / d_across
+    if ratio_max > 0.25:
+        return None, None, "a gap across 1/2 is below what float64 resolves"
+    y_max = 2.0 * E * ratio_max
+    slope = max(1.0 + y_max + y0, math.exp(y_max))  # (drift - drift0) <= slope (y - y0)
+    eps0 = float(eval_relative_error(1.0, E, 0.0))
+    eps_max = float(eval_relative_error(d_min, E, A))
+
+    def across_kernel(d):  # |U'(d)| / d on the pairs across 1/2 (never a tie)
+        a = np.abs(d)
+        return np.where(a > 0.0, half.k_force(d) / np.where(a > 0.0, a, 1.0), 0.0)
+
+    def log_kernel(d):  # |U'(d)| |log d| (a tie has no log: eval_relative_error)
+        a = np.abs(d)
+        return np.where(a > 0.0, half.k_force(d) * np.abs(np.log(np.where(a > 0.0, a, 1.0))), 0.0)
+
+    with np.errstate(all="ignore"):
+        points = half.tree(y)
+        q, force = half.gradient(points)
+        g_top, force = q * scale, force * scale
+        bottom = np.concatenate((np.zeros(m), np.ones(m)))
+        across = PointSum(points, across_kernel)(bottom) * scale
+        if A > 0.0:
+            logsum = PointSum(points, log_kernel)(np.ones(2 * m)) * scale
+            if odd:
+                logsum += log_kernel(0.5 - y) * scale
+            relsum = (EVAL_ULPS * _U * ((1.0 + E) * force + 0.5 * A * logsum)
+                      + drift0 * force) / (1.0 - eps_max)
+        else:
+            relsum = force * ((eps0 + drift0) / (1.0 - eps0))
+        extra = 2.0 * E * (1 + _U) * eta_max * slope / (1.0 - eps_max) * across
+        depth = math.ceil(math.log2(n))
+        e_top = FAST_TERMS_MARGIN * (depth * _U / (1 - depth * _U) * force + relsum + extra)
+    if not (np.all(np.isfinite(g_top)) and np.all(np.isfinite(e_top))):
+        return None, None, "the gradient at the rewards is not finite (by fast sums)"
+    rows = _spot_rows(m, spot_rows, np.random.default_rng(seed))
+    g_dir, e_dir = _gradient_with_error(U, rx, qx, top, eta, E, A, chunk_elements, rows=rows)
+    if g_dir is None:
+        return None, None, "the gradient at the rewards is not finite or a gap is below what float64 resolves"
+    if not np.all(force[rows] > 0.0):
+        return None, None, "a force sum_j |U'| is 0 on a row checked directly"
+    relative = float(np.max(np.abs(g_top[rows] - g_dir) / force[rows]))
+    e_top[rows] = np.maximum(e_top[rows], e_dir)
+    e_top = (e_top * (1.0 + 4 * (n + 8) * _U) + SUMMATION_MARGIN * relative * force
+             + (4 * _U * np.abs(g_top) if scale != 1.0 else 0.0))
+    mid = [0.0] if odd else []
+    g = np.concatenate((g_top, mid, -g_top[::-1]))
+    e = np.concatenate((e_top, mid, e_top[::-1]))
+    return g, e, relative
 
 
 def _multipliers(g: np.ndarray, ties: np.ndarray) -> np.ndarray:
@@ -502,7 +615,8 @@ def _weighted_bound(U: Utility, beta: float, gaps_up, rho_abs, rho_signed, e_sig
     return float(np.sqrt(diag.max() * quad)) * kappa
 
 
-def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS) -> ErrorBound:
+def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS,
+                sums: str = "auto", spot_rows: int = SPOT_ROWS, seed: int = 0) -> ErrorBound:
     """A proven upper bound on max_i |r_i - r*_i|, r = ``rewards`` (n,) sorted best first and
     r* the optimum of problem (5) for utility ``U`` (a Utility or a spec):
 
@@ -518,13 +632,29 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
     (linear), a tie where U'(0+) is infinite, or a gap the float64 data cannot resolve.
     Rewards out of order or outside [0, 1] are bounded through the nearest sorted, clipped
     point (the distance to it is part of ``offset``). ``value`` is at most
-    max_k max(r_k, 1 - r_k). Cost: one chunked pass over the n^2 pairs (about 25 s at
-    n = 10,000 on one core), two more per nearly tied end block tried (log-sigmoid).
+    max_k max(r_k, 1 - r_k).
+
+    ``sums``: "dense" (one chunked pass over the n^2 pairs, about 3e-8 s a pair on one
+    core: 13 s at n = 20,000), "fast" (step 7: O(n p) fast sums plus ``spot_rows`` + 8 rows
+    summed directly, seeded by ``seed``; for an exactly symmetric x, as every solver returns
+    it; ValueError otherwise) or "auto": fast above
+    :data:`solvers.newton_cg.FAST_FROM` when x is symmetric, else dense (the numbers below
+    FAST_FROM are the dense ones). Each nearly tied end block tried (log-sigmoid) costs
+    one more such pass. ``seconds`` records the time taken.
 
     >>> eb = error_bound("power:0.5", [1.0, 0.5, 0.0])
     >>> eb.value < 1e-13, eb.mu
     (True, 0.25)
     """
+    t0 = time.perf_counter()
+    if sums not in ("auto", "dense", "fast"):
+        raise ValueError(f"sums = {sums!r} is unknown; valid: 'auto', 'dense' or 'fast'")
+    best = _error_bound(U, rewards, complement, chunk_elements, sums, spot_rows, seed)
+    return dataclasses.replace(best, seconds=time.perf_counter() - t0)
+
+
+def _error_bound(U, rewards, complement, chunk_elements, sums, spot_rows, seed) -> ErrorBound:
+    """:func:`error_bound` without its argument check and clock."""
     U = parse_utility(U)
     r = np.asarray(rewards, dtype=float)
     if r.ndim != 1 or r.size < 2:
@@ -541,7 +671,16 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
     point = _feasible_point(r, q)
     if point is None:  # pragma: no cover - see _feasible_point
         return _none("no feasible point near the rewards was found", n, mu)
-    best = _certify(U, r, *point, mu, mu_low, E, A, chunk_elements)
+    symmetric = n > 2 and _symmetric(*point, point[0] >= 0.5)
+    if sums == "fast" and not symmetric:
+        raise ValueError("sums = 'fast' needs rewards symmetric to the last bit "
+                         "(r_(n+1-k) = complement_k); valid: sums 'dense' or 'auto'")
+    if sums == "auto":
+        from rcollapse.solvers.newton_cg import FAST_FROM
+
+        sums = "fast" if symmetric and n > FAST_FROM else "dense"
+    fast = None if sums == "dense" else (spot_rows, seed)
+    best = _certify(U, r, *point, mu, mu_low, E, A, chunk_elements, fast)
     if _finite_slope_at_zero(U):  # U'(0+) finite: end blocks of ties; try them made exact
         tried = set()
         for tau in SNAP:
@@ -549,25 +688,32 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
             if snapped is None or snapped[0].tobytes() in tried:
                 continue
             tried.add(snapped[0].tobytes())
-            other = _certify(U, r, *snapped, mu, mu_low, E, A, chunk_elements)
+            other = _certify(U, r, *snapped, mu, mu_low, E, A, chunk_elements, fast)
             if other.value is not None and (best.value is None or other.value < best.value):
                 best = other
     return best
 
 
 def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float,
-             chunk_elements: int):
-    """The bound (*) at the feasible point x of (rx, qx), plus max |r - x|."""
+             chunk_elements: int, fast=None):
+    """The bound (*) at the feasible point x of (rx, qx), plus max |r - x|; the gradient
+    by dense sums, or by fast sums (step 7) where ``fast`` = (spot_rows, seed)."""
     n = r.size
     top, eta, offset = _offsets(r, rx, qx)
     if n == 2:
         value = min(_trivial(r), offset)
         return ErrorBound(value=value, reason="", mu=mu, projected_gradient=0.0, n=n,
                           rounding=0.0, offset=offset)
-    g, e = _gradient_with_error(U, rx, qx, top, eta, E, A, chunk_elements)
+    summation_error = None
+    if fast is None:
+        g, e = _gradient_with_error(U, rx, qx, top, eta, E, A, chunk_elements)
+        why = "the gradient at the rewards is not finite or a gap is below what float64 resolves"
+    else:
+        g, e, summation_error = _fast_gradient_with_error(U, rx, qx, top, eta, E, A, chunk_elements,
+                                                          *fast)
+        why = summation_error
     if g is None:
-        return _none(f"{U.spec}: the gradient at the rewards is not finite or a gap is below "
-                     "what float64 resolves (a tie where U'(0+) is infinite?)", n, mu)
+        return _none(f"{U.spec}: {why} (a tie where U'(0+) is infinite?)", n, mu)
     ties = np.where(top[:-1] & top[1:], qx[:-1] == qx[1:],
                     ~top[:-1] & ~top[1:] & (rx[:-1] == rx[1:]))
     lam = _multipliers(g, ties)
@@ -601,4 +747,5 @@ def _certify(U: Utility, r, rx, qx, mu: float, mu_low: float, E: float, A: float
                 break
     value = min(_trivial(r), (offset + B) * (1 + 4 * _U))
     return ErrorBound(value=value, reason="", mu=mu, projected_gradient=N, n=n,
-                      rounding=rounding, offset=offset)
+                      rounding=rounding, offset=offset, sums="dense" if fast is None else "fast",
+                      summation_error=summation_error)
