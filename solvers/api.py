@@ -15,6 +15,7 @@ methods are compared on one certificate and "converged" means certified.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -22,14 +23,16 @@ import numpy as np
 from rcollapse.solvers import cvx, lbfgs, newton
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
 from rcollapse.solvers.kkt import certify
+from rcollapse.solvers.newton_cg import FAST_FROM, method_for_size
 from rcollapse.solvers.result import Solution
 from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import parse_utility
 
-__all__ = ["solve", "METHODS", "memory_estimate", "available_memory"]
+__all__ = ["solve", "METHODS", "memory_estimate", "memory_refusal", "available_memory", "resolve_method"]
 
 #: The methods, with a one-line description each.
 METHODS = {
+    "auto": "newton up to FAST_FROM = 10,000, fast above (solvers.newton_cg.method_for_size)",
     "newton": "Newton's method on the symmetric half, multilevel start (large n)",
     "cvxpy": "the paper's formulation in CVXPY, solved by Clarabel (n up to a few hundred)",
     "lbfgs": "scipy L-BFGS-B on softmax-parametrized gaps (baseline)",
@@ -83,16 +86,43 @@ def available_memory() -> int | None:
 
 
 def memory_estimate(n: int, method: str) -> int:
-    """Bytes ``solve`` needs at its peak for this n and method (a rough upper estimate).
+    """Bytes ``solve`` needs at its peak for this n and method (a rough upper estimate;
+    "auto": that of the method it picks).
 
     >>> memory_estimate(10_000, "newton") // 2**20
     573
     """
+    if method == "auto":
+        method = method_for_size(n)
     if method == "newton":
         return newton.memory_estimate(n)
     if method == "cvxpy":
         return cvx.memory_estimate(n)
+    if method == "fast":
+        from rcollapse.solvers.newton_cg import memory_estimate as fast_estimate
+
+        return fast_estimate(n)
     return 8 * n * 40 + 12 * 8 * CHUNK_ELEMENTS  # lbfgs: 10 vector pairs + blocks of pairs
+
+
+def memory_refusal(U, n: int, method: str, need: int, free: int) -> str:
+    """The one-line refusal of a solve that needs more memory than is available, naming
+    the method that fits where one does (fast takes any U but linear; newton is tried
+    second).
+
+    >>> memory_refusal(parse_utility("power:0.5"), 100_000, "newton", 40 * 2**30, 10 * 2**30)[-60:]
+    "valid: method 'fast' (about 0.337 GiB; the default, auto) or a smaller n"
+    """
+    head = (f"n = {n} needs about {need / 2**30:.3g} GiB for method {method!r}, more than the "
+            f"{free / 2**30:.3g} GiB available; valid: ")
+    for other in ("fast", "newton"):
+        if other == method or (other == "fast" and U.family == "linear"):
+            continue
+        other_need = memory_estimate(n, other)
+        if other_need <= free:
+            auto = "; the default, auto" if other == method_for_size(n) else ""
+            return head + f"method {other!r} (about {other_need / 2**30:.3g} GiB{auto}) or a smaller n"
+    return head + "a smaller n"
 
 
 def _check_n(n) -> int:
@@ -116,11 +146,27 @@ def _check_start(start, n: int, method: str) -> np.ndarray | None:
     return r
 
 
-def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int | None = None,
+def resolve_method(U, n: int, method: str) -> str:
+    """The method ``solve`` runs: ``method`` itself, or for "auto" the one rule
+    :func:`solvers.newton_cg.method_for_size` (newton up to FAST_FROM, fast above), except
+    linear U, whose closed form newton gives at every n.
+
+    >>> resolve_method("log", 10_000, "auto"), resolve_method("log", 10_001, "auto")
+    ('newton', 'fast')
+    """
+    if method != "auto":
+        return method
+    return "newton" if parse_utility(U).family == "linear" else method_for_size(n)
+
+
+def solve(U, n: int, *, method: str = "auto", tol: float = 1e-9, max_iter: int | None = None,
           start=None, check_memory: bool = True, accuracy: float | None = None,
           progress=None) -> Solution:
     """The optimum of problem (5) for utility ``U`` (a Utility or a spec such as
-    ``"power:0.5"``) and ``n`` completions, by ``method`` (see :data:`METHODS`).
+    ``"power:0.5"``) and ``n`` completions, by ``method`` (see :data:`METHODS`): "auto"
+    (the default) runs newton up to FAST_FROM = 10,000 and fast above
+    (:func:`resolve_method`); ``Solution.method`` records the method run, and its status
+    says when auto chose it. A memory refusal names the method that fits.
 
     "Converged" means certified: ``solve`` recomputes the certificate
     (:func:`solvers.kkt.certify`) on the very vector it returns, never trusting a method's
@@ -145,8 +191,11 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
       (to at most ACCURACY_TOL_FLOOR) and the problem solved again until the bound is
       at most ``accuracy``; else ConvergenceError stating the bound reached. A utility
       with no bound (linear) is refused with the reason.
-    - ``progress``: newton calls ``progress(done, levels, n_level)`` after each level of
-      its multilevel start (the CLI shows a bar).
+    - ``progress``: newton and fast call ``progress(done, levels, n_level)`` after each
+      level of their multilevel start (the CLI shows a bar).
+    - ``seconds``: the wall time of this call (with ``accuracy``, every round and the
+      error bounds computed in it); a bound read later adds its own ``bound_seconds``
+      (see :class:`Solution`).
 
     ``unique`` is False only for linear U with odd n: the middle reward (coefficient 0 in
     S = sum_k (n + 1 - 2k) r_k) is free; every other family here is strictly concave, so
@@ -160,11 +209,21 @@ def solve(U, n: int, *, method: str = "newton", tol: float = 1e-9, max_iter: int
                                  or not isinstance(accuracy, (int, float, np.floating))
                                  or not 0.0 < accuracy < 1.0):
         raise SolverInputError(f"accuracy = {accuracy!r} is out of range; valid: 0 < accuracy < 1")
+    t0 = time.perf_counter()
     sol = _solve_once(U, n, method=method, tol=tol, max_iter=max_iter, start=start,
                       check_memory=check_memory, progress=progress)
     if accuracy is None:
         return sol
-    where = f"{method}: {sol.spec} at n = {n}"
+    sol = _to_accuracy(sol, accuracy, tol=tol, max_iter=max_iter, check_memory=check_memory)
+    done = dataclasses.replace(sol, seconds=time.perf_counter() - t0, bound_counted=True)
+    done.__dict__["bound"] = sol.bound  # computed above: its time is in seconds
+    return done
+
+
+def _to_accuracy(sol: Solution, accuracy: float, *, tol, max_iter, check_memory) -> Solution:
+    """``sol`` refined (:func:`_refine`) until its error bound is at most ``accuracy``."""
+    n = sol.n
+    where = f"{sol.method}: {sol.spec} at n = {n}"
     if sol.error_bound is None:
         raise ConvergenceError(f"{where}: accuracy {accuracy:g} cannot be certified: "
                                f"{sol.bound.reason}", solution=sol)
@@ -192,6 +251,9 @@ def _refine(sol: Solution, *, tol: float, max_iter, check_memory) -> Solution:
     if sol.method == "lbfgs" or sol.n == 2:
         return _solve_once(U, sol.n, method=sol.method, tol=tol, max_iter=max_iter,
                            start=sol.rewards, check_memory=check_memory)
+    if sol.method == "fast":  # no start taken: solved again at the tighter tol
+        return _solve_once(U, sol.n, method="fast", tol=tol, max_iter=max_iter, start=None,
+                           check_memory=check_memory)
     out = newton.solve_newton(U, sol.n, tol=tol, max_iter=max_iter or POLISH_MAX_ITER,
                               start=sol.rewards, start_complement=sol.complement)
     status = f"{sol.status}; refined by {out.iterations} Newton steps to tol = {tol:g}"
@@ -206,6 +268,13 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
     n = _check_n(n)
     if not isinstance(method, str) or method not in METHODS:
         raise SolverInputError(f"method = {method!r} is unknown; valid: {', '.join(METHODS)}")
+    chosen = resolve_method(U, n, method)
+    if chosen != method:
+        sol = _solve_once(U, n, method=chosen, tol=tol, max_iter=max_iter, start=start,
+                          check_memory=check_memory, progress=progress)
+        relation = ">" if chosen == "fast" else "<="
+        status = f"{sol.status}; method {chosen} chosen by auto (n = {n} {relation} FAST_FROM = {FAST_FROM})"
+        return dataclasses.replace(sol, status=status)
     if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
             or not 0.0 < tol < 1.0):
         raise SolverInputError(f"tol = {tol!r} is out of range; valid: 0 < tol < 1")
@@ -218,13 +287,13 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
         # cost more than the solve).
         from rcollapse.solvers.newton_cg import solve_fast
 
-        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory)
-    if check_memory:
+        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory,
+                          progress=progress)
+    closed_form = method == "newton" and U.family == "linear"  # O(n): no memory to check
+    if check_memory and not closed_form:
         need, free = memory_estimate(n, method), available_memory()
         if free is not None and need > free:
-            raise SolverInputError(
-                f"n = {n} needs about {need / 2**30:.3g} GiB for method {method!r}, more than the "
-                f"{free / 2**30:.3g} GiB available; valid: a smaller n")
+            raise SolverInputError(memory_refusal(U, n, method, need, free))
     start = _check_start(start, n, method)
     where = f"{method}: {U.spec} at n = {n}"
     complement = None
@@ -240,9 +309,9 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
                                       progress=progress)
         except ConvergenceError as err:
             raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
-        rewards, complement, iterations = out.rewards, out.complement, out.iterations
+        rewards, complement, iterations = out.rewards, out.complement, out.total_iterations
         status = (f"converged (levels n = {', '.join(map(str, out.levels))}; "
-                  f"{out.total_iterations} Newton steps in all)")
+                  f"{out.total_iterations} Newton steps in all, {out.iterations} on n = {n})")
         if U.family == "linear":
             status = "converged (linear: an LP, solved in closed form)"
     elif method == "cvxpy":

@@ -626,12 +626,14 @@ def _fast_level(half: FastHalf, y, *, box: bool, tol: float, max_iter: int, fina
 
 def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
                     dense_below: int = DENSE_BELOW, spot_rows: int = SPOT_ROWS,
-                    seed: int = 0, progress: bool = False) -> FastOutcome:
+                    seed: int = 0, progress=False) -> FastOutcome:
     """The optimum of problem (5) by matrix-free Newton-CG on fast sums (module docstring).
 
     Raises :class:`ConvergenceError` when the certificate is above ``tol`` after
     ``max_iter`` Newton steps on the last level, or when its measured summation error
-    bound is not below tol / 100. ``seed`` picks the spot-check rows.
+    bound is not below tol / 100. ``seed`` picks the spot-check rows. ``progress``: True
+    shows a tqdm bar over the fast levels; a callable is called as
+    ``progress(done, levels, n_level)`` after each (as :func:`solvers.newton.solve_newton`).
 
     >>> out = solve_newton_cg(parse_utility("log-sigmoid:1"), 40, dense_below=16)
     >>> out.rewards[:3].tolist(), out.kkt_residual < 1e-9
@@ -661,13 +663,13 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
     rng = np.random.default_rng(seed)
     total = 0
     bar = None
-    if progress:
+    if progress is True:
         from tqdm import tqdm
 
         bar = tqdm(total=len(levels) - 1, desc=f"newton-cg {U.spec} n={n}", unit="level")
     fast_levels = levels[1:] if len(levels) > 1 else levels
     prev = levels[0]
-    for nl in fast_levels:
+    for done, nl in enumerate(fast_levels, start=1):
         if nl != prev:
             y = _newton._transfer(U, prev, y, nl, box)
         final = nl == n
@@ -682,6 +684,8 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
         if bar is not None:
             bar.update(1)
             bar.set_postfix(n=nl, steps=steps, cg=sum(cg_counts))
+        elif callable(progress):
+            progress(done, len(fast_levels), nl)
     if bar is not None:
         bar.close()
     _, err, bound, nrows = cert
@@ -701,9 +705,11 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
                        err, bound, nrows, clock)
 
 
-#: Above this n a caller that picks the method by size (the figures, ``rcollapse verify
-#: --full``) solves by ``method="fast"`` and certifies by :func:`certify_fast`: the dense
-#: Newton's O(n^2) steps (and the dense certificate's n^2 pairs) stop near n = 10^4.
+#: Above this n ``solve(method="auto")`` (the default, and every caller that picks the
+#: method by size: the figures, ``rcollapse verify --full``) solves by ``method="fast"``,
+#: certifies by :func:`certify_fast` and bounds the error by fast sums
+#: (:func:`solvers.bound.error_bound`): the dense Newton's O(n^2) steps (and the dense
+#: certificate's n^2 pairs) stop near n = 10^4.
 FAST_FROM = 10_000
 
 
@@ -717,11 +723,12 @@ def method_for_size(n: int) -> str:
 
 
 def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, start=None,
-               check_memory: bool = True, progress: bool = False):
+               check_memory: bool = True, progress=False):
     """``solve(U, n, method="fast")``: :func:`solve_newton_cg` wrapped in the one result
     type, :class:`solvers.result.Solution`, certified by the fast certificate (the dense
     O(n^2) :func:`solvers.kkt.certify` is what this method exists to avoid). The status
-    states the measured summation error and its bound on the residual. ``start`` is not
+    states the measured summation error and its bound on the residual; ``iterations``
+    counts the Newton-CG steps over every fast level (the status's count). ``start`` is not
     taken (the multilevel start is what keeps the last level to a few steps).
 
     >>> sol = solve_fast("log", 40)
@@ -750,15 +757,17 @@ def solve_fast(U, n: int, *, tol: float = 1e-9, max_iter: int | None = None, sta
     if check_memory:
         need, free = memory_estimate(int(n)), available_memory()
         if free is not None and need > free:
-            raise SolverInputError(f"n = {n} needs about {need / 2**30:.3g} GiB for method 'fast', more "
-                                   f"than the {free / 2**30:.3g} GiB available; valid: a smaller n")
+            from rcollapse.solvers.api import memory_refusal
+
+            raise SolverInputError(memory_refusal(U, int(n), "fast", need, free))
     out = solve_newton_cg(U, int(n), tol=float(tol), max_iter=max_iter or 50, progress=progress)
     status = (f"converged (levels n = {', '.join(map(str, out.levels))}, the first dense; "
-              f"{out.total_iterations} Newton-CG steps, CG iterations on the last level "
+              f"{out.total_iterations} Newton-CG steps in all, {out.iterations} on n = {n}; "
+              f"CG iterations on the last level "
               f"{list(out.cg_iterations)}; fast certificate: summation error {out.summation_error:.2g} "
               f"of the force scale on {out.spot_rows} rows checked directly, bound on the "
               f"residual's error {out.kkt_error_bound:.2g})")
     return Solution(spec=U.spec, n=int(n), method="fast", rewards=out.rewards,
                     objective=float(out.objective), kkt_residual=float(out.kkt_residual),
-                    iterations=int(out.iterations), seconds=time.perf_counter() - t0,
+                    iterations=int(out.total_iterations), seconds=time.perf_counter() - t0,
                     unique=True, status=status, complement=out.complement)

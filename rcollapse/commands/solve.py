@@ -3,8 +3,13 @@
 Problem (5) of Song et al. (2023) for one utility: the optimal rewards of n completions
 (``--n``), or the n = inf reward distribution of Theorem 5 (``--limit``).
 
-JSON keys: with ``--n``: spec, n, method, rewards, objective, kkt_residual, error_bound
-(the proven max |r - r*|, or None with error_bound_reason), iterations, seconds, unique,
+``--method auto`` (the default) runs newton up to n = 10,000 and fast above
+(``solvers.newton_cg.method_for_size``); another ``--method`` forces that one.
+
+JSON keys: with ``--n``: spec, n, method (the one run), rewards, objective, kkt_residual,
+error_bound (the proven max |r - r*|, or None with error_bound_reason), iterations (Newton
+steps over every level for newton and fast), seconds (what the command waited for: the
+solve, its certificate and the error bound), solve_seconds, bound_seconds, unique,
 status. ``--tol`` (the KKT residual target, met or exit 1) and ``--accuracy`` (a target
 for error_bound) apply to ``--n`` only; with ``--limit`` they are refused (exit 2). With ``--limit``: spec, atoms ([position, mass] pairs),
 quantiles (1001 values at p = 0, 0.001, ..., 1), grid, seconds, plus objective and
@@ -21,7 +26,7 @@ import numpy as np
 
 
 #: The --method choices (solvers.METHODS, listed here so --help needs no import).
-METHOD_CHOICES = ("newton", "cvxpy", "lbfgs", "fast")
+METHOD_CHOICES = ("auto", "newton", "cvxpy", "lbfgs", "fast")
 
 
 def add_arguments(parser):
@@ -31,8 +36,8 @@ def add_arguments(parser):
     what.add_argument("--n", type=int, metavar="N", help="number of completions (n >= 2)")
     what.add_argument("--limit", action="store_true",
                       help="the n = inf measure of Theorem 5 instead")
-    parser.add_argument("--method", choices=METHOD_CHOICES, default="newton",
-                        help="solver for --n (default: newton)")
+    parser.add_argument("--method", choices=METHOD_CHOICES, default=None,
+                        help="solver for --n (default: auto, newton up to n = 10000, fast above)")
     parser.add_argument("--grid", type=int, metavar="M", default=None,
                         help="cells of the discretized measure, with --limit")
     parser.add_argument("--tol", type=float, default=None,
@@ -69,24 +74,33 @@ def slow_warning(method: str, n: int) -> str | None:
             f"about {7_000 * n * (n - 1) / 2 / 2**30:.1f} GiB; --method newton takes seconds")
 
 
-#: newton shows a progress bar (its multilevel levels) from this n on.
+#: newton and fast show a progress bar (their multilevel levels) from this n on.
 PROGRESS_FROM_N = 2000
 
 
 def _solve_with_progress(solve, U, args, tol):
-    """solve(...), with a tqdm bar on stderr over newton's levels for large n."""
-    kwargs = {"method": args.method, "tol": tol, "accuracy": args.accuracy}
-    if args.method != "newton" or args.n < PROGRESS_FROM_N:
+    """solve(...), with a tqdm bar on stderr over newton's or fast's levels for large n.
+    The bar opens at the first level done, so a refusal (memory, bad input) prints none."""
+    method = args.method or "auto"
+    kwargs = {"method": method, "tol": tol, "accuracy": args.accuracy}
+    if method not in ("auto", "newton", "fast") or args.n < PROGRESS_FROM_N:
         return solve(U, args.n, **kwargs)
     from tqdm import tqdm
 
-    with tqdm(desc=f"newton, n = {args.n}", unit="level", file=sys.stderr, leave=False) as bar:
-        def progress(done, levels, n_level):
-            bar.total = levels
-            bar.set_postfix_str(f"n = {n_level}")
-            bar.update(done - bar.n)
+    bars = []
 
+    def progress(done, levels, n_level):
+        if not bars:
+            bars.append(tqdm(desc=f"n = {args.n}", total=levels, unit="level", file=sys.stderr,
+                             leave=False))
+        bars[0].set_postfix_str(f"n = {n_level}")
+        bars[0].update(done - bars[0].n)
+
+    try:
         return solve(U, args.n, progress=progress, **kwargs)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def _limit(args, U) -> dict:
@@ -121,7 +135,7 @@ def run(args) -> int:
 
     U = parse_utility(args.spec)
     if args.limit:
-        if args.method != "newton":
+        if args.method is not None:
             raise SolverInputError(f"--method {args.method} applies to --n, not to --limit")
         if args.accuracy is not None:
             raise SolverInputError(f"--accuracy {args.accuracy:g} applies to --n, not to --limit")
@@ -143,7 +157,7 @@ def run(args) -> int:
     if args.grid is not None:
         raise SolverInputError(f"--grid {args.grid} applies to --limit, not to --n")
     tol = 1e-9 if args.tol is None else args.tol
-    warning = slow_warning(args.method, args.n)
+    warning = slow_warning(args.method or "auto", args.n)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     sol = _solve_with_progress(solve, U, args, tol)
@@ -154,8 +168,9 @@ def run(args) -> int:
     print(f"  objective     {sol.objective:.12g}")
     print(f"  kkt_residual  {sol.kkt_residual:.3g}")
     bound = "none: " + sol.bound.reason if sol.error_bound is None else f"{sol.error_bound:.3g}"
-    print(f"  error_bound   {bound}   (max |r - r*|, proven)")
-    print(f"  iterations    {sol.iterations}   seconds {sol.seconds:.3f}   unique {sol.unique}")
+    print(f"  error_bound   {bound}   (max |r - r*|, proven; {sol.bound.sums} sums)")
+    print(f"  iterations    {sol.iterations}   seconds {sol.total_seconds:.3f} (solve "
+          f"{sol.seconds:.3f}, bound {sol.bound_seconds:.3f})   unique {sol.unique}")
     print(f"  status        {sol.status}")
     r = sol.rewards
     shown = range(sol.n) if sol.n <= 12 else [*range(5), None, *range(sol.n - 5, sol.n)]
