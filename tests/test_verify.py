@@ -7,16 +7,10 @@ import pytest
 
 from rcollapse import verify as V
 from rcollapse.cli import main
+from rcollapse.verify import measurements as M
+from rcollapse.verify import registry as R
 
 QUICK = V.VerifyConfig(ns=(20, 40), grid=200, card_n=(40, 80))
-
-
-def _has_solve() -> bool:
-    try:
-        V._solvers()
-    except ImportError:
-        return False
-    return True
 
 
 def test_symbolic_checks_pass():
@@ -41,22 +35,25 @@ def test_missing_dependency_is_an_error_not_a_pass(monkeypatch):
         raise ImportError("solvers.solve is not available")
 
     monkeypatch.setattr(V, "_solvers", missing)
-    V._solve.cache_clear()
+    M.cached_solve.cache_clear()
     try:
         rows = V.run_checks(QUICK, only=["limit:log", "lobatto"])
     finally:
-        V._solve.cache_clear()
+        M.cached_solve.cache_clear()
     assert [r.status for r in rows] == ["ERROR", "ERROR"]
     assert all("dependency missing" in r.measured for r in rows)
     assert not V.summary(rows)["all_passed"]
+    # the ERROR row states the registered claim; what only the check computes stays a {field}
+    assert rows[0].claim == "log: optimum of (5) -> {limit}" and rows[0].where == "Thm 3"
 
 
 def test_failing_check_is_a_fail():
     def bad(cfg):
-        return V.Check("x", "x", "-", "1", "2", "0", V._status(False))
+        return V.Outcome(passed=False, predicted="1", measured="2", tolerance="0")
 
-    assert bad(QUICK).status == "FAIL"
-    assert V.summary([bad(QUICK)])["counts"]["FAIL"] == 1
+    row = R.Registered(name="x", where="Thm 2", claim="x", fn=bad, case={}).row(QUICK, bad(QUICK))
+    assert row.status == "FAIL"
+    assert V.summary([row])["counts"]["FAIL"] == 1
 
 
 def test_unknown_check_name():
@@ -64,7 +61,6 @@ def test_unknown_check_name():
         V.run_checks(QUICK, only=["no-such-check"])
 
 
-@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
 def test_solver_checks_pass_quickly():
     rows = V.run_checks(QUICK, only=["limit:log", "limit:linear", "lobatto", "thm4:log-sigmoid:1"])
     assert {r.name: r.status for r in rows} == {r.name: "PASS" for r in rows}, [r.measured for r in rows]
@@ -130,16 +126,16 @@ def test_cli_verify_bad_only_exit_2(tmp_path):
 
 
 def test_falls_is_strict_but_allows_exact_zeros():
-    assert V._falls([0.02, 0.005, 0.001])
-    assert not V._falls([0.02, 0.02])
-    assert not V._falls([0.01, 0.011])
-    assert V._falls([0.0, 0.0, 0.0])
+    assert M.falls([0.02, 0.005, 0.001])
+    assert not M.falls([0.02, 0.02])
+    assert not M.falls([0.01, 0.011])
+    assert M.falls([0.0, 0.0, 0.0])
 
 
 def test_rate_bounds():
-    assert V.Rate(1.5)(1000) == pytest.approx(1.5e-3)
-    assert V.Rate(0.25, 0.0, -1)(1000) == pytest.approx(0.25 / 6.907755, rel=1e-6)
-    assert str(V.Rate(1.5, 1.0, 1)) == "1.5 log(n)/n"
+    assert M.Rate(1.5)(1000) == pytest.approx(1.5e-3)
+    assert M.Rate(0.25, 0.0, -1)(1000) == pytest.approx(0.25 / 6.907755, rel=1e-6)
+    assert str(M.Rate(1.5, 1.0, 1)) == "1.5 log(n)/n"
 
 
 def test_face_injects_the_limit_solver_for_log_sigmoid():
@@ -166,23 +162,23 @@ def test_face_injects_the_limit_solver_for_log_sigmoid():
 @pytest.fixture
 def fresh_caches():
     """verify caches the solves of one run; a broken input must not reuse a good one."""
-    for cache in (V._solve, V._certificate, V._solve_limit):
+    for cache in (M.cached_solve, M.cached_certificate, M.cached_limit):
         cache.cache_clear()
     yield
-    for cache in (V._solve, V._certificate, V._solve_limit):
+    for cache in (M.cached_solve, M.cached_certificate, M.cached_limit):
         cache.cache_clear()
 
 
-@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
 def test_shifted_log_sigmoid_kernel_fails_theorem4(monkeypatch, fresh_caches):
     """The n = inf kernel evaluated at t + 1e-3 moves the atom mass by about 3.4e-5: the
     atom pin (n = inf on two grids against Newton's atom edge at n = 2000) sees it."""
     import rcollapse.solvers.limit as L
+    from rcollapse.verify.theorem_4 import ATOM_AGREEMENT
 
     (good,) = V.run_checks(QUICK, only=["thm4:log-sigmoid:1"])
     assert good.status == "PASS", good.measured
-    assert good.details["agreement"] <= V.ATOM_AGREEMENT / 3
-    V._solve_limit.cache_clear()
+    assert good.details["agreement"] <= ATOM_AGREEMENT / 3
+    M.cached_limit.cache_clear()
     original = L._utility_function
 
     def shifted(U, delta):
@@ -192,7 +188,7 @@ def test_shifted_log_sigmoid_kernel_fails_theorem4(monkeypatch, fresh_caches):
     monkeypatch.setattr(L, "_utility_function", shifted)
     (row,) = V.run_checks(QUICK, only=["thm4:log-sigmoid:1"])
     assert row.status == "FAIL", row.measured
-    assert row.details["agreement"] > V.ATOM_AGREEMENT
+    assert row.details["agreement"] > ATOM_AGREEMENT
 
 
 def _mutated(function, old: str, new: str):
@@ -207,7 +203,6 @@ def _mutated(function, old: str, new: str):
     return namespace[function.__name__]
 
 
-@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
 def test_ks_without_absolute_value_fails(monkeypatch, fresh_caches):
     """A KS distance that keeps only F_n - F > 0: Theorem 3 against Theorem 2's
     heavier-ended Beta, and W1 <= KS, both catch it."""
@@ -223,7 +218,6 @@ def test_ks_without_absolute_value_fails(monkeypatch, fresh_caches):
     assert min(rows["thm3-sign:neg-power:0.5"].details["ks_wrong"]) < 0.05
 
 
-@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
 def test_newton_rewards_shifted_by_1e_7_fail(monkeypatch, fresh_caches):
     """Every Newton reward 1e-7 too high: the certificate recomputed on the vector
     (r_1 > 1) and the Gauss-Lobatto comparison both see it; nothing passes."""
@@ -249,12 +243,16 @@ def test_recomputed_certificate_ignores_the_solvers_report():
     """A vector out of bounds with a reported residual of 0 is not certified."""
     from types import SimpleNamespace
 
+    from rcollapse.solvers.kkt import certificate_problem, recomputed_certificate
+
     good = SimpleNamespace(spec="log", rewards=np.array([1.0, 0.5, 0.0]), complement=None, kkt_residual=0.0)
     bad = SimpleNamespace(spec="log", rewards=np.array([1.0 + 1e-7, 0.5, 0.0]), complement=None, kkt_residual=0.0)
     nan = SimpleNamespace(spec="log", rewards=np.array([1.0, np.nan, 0.0]), complement=None, kkt_residual=0.0)
-    assert V.recomputed_certificate(good) <= 1e-15 and V.certificate_problem(good) is None
-    assert V.recomputed_certificate(bad) == float("inf") and "infeasible" in V.certificate_problem(bad)
-    assert V.recomputed_certificate(nan) == float("inf")
+    assert recomputed_certificate(good) <= 1e-15 and certificate_problem(good) is None
+    assert recomputed_certificate(bad) == float("inf") and "infeasible" in certificate_problem(bad)
+    assert recomputed_certificate(nan) == float("inf")
+    # verify still names them (tests/test_certify_fast.py reads them there)
+    assert V.recomputed_certificate is recomputed_certificate and V.certificate_problem is certificate_problem
 
 
 def test_endpoint_signs_fail_for_a_decreasing_utility(monkeypatch):
@@ -269,20 +267,24 @@ def test_endpoint_signs_fail_for_a_decreasing_utility(monkeypatch):
 
 
 def test_endpoint_gradients_from_differences():
+    from rcollapse.theory.objective import endpoint_gradients
+
     # U = log at (1, 0.5, 0): dS/dr_1 = 1/0.5 + 1/1 = 3, dS/dr_3 = -(1/1 + 1/0.5) = -3
-    d1, dn = V.endpoint_gradients(np.log, [1.0, 0.5, 0.0])
+    d1, dn = endpoint_gradients(np.log, [1.0, 0.5, 0.0])
     assert d1 == pytest.approx(3.0, rel=1e-8) and dn == pytest.approx(-3.0, rel=1e-8)
 
 
 def test_atom_mass_at_one_locates_the_edge_between_rewards():
+    from rcollapse.solvers.limit import atom_mass_at_one
+
     n = 1000
     for m in (0.3, 0.30037, 0.3009):
         i = np.arange(1, n + 1)
         q = np.maximum(0.0, ((i - 0.5) / n - m) * 1.7)  # 1 - r, a linear quantile past the atom
-        k, mass = V.atom_mass_at_one(1.0 - q, q)
+        k, mass = atom_mass_at_one(1.0 - q, q)
         assert k == int(np.count_nonzero(q == 0.0)) and mass == pytest.approx(m, abs=1e-12)
     with pytest.raises(ValueError):
-        V.atom_mass_at_one(np.linspace(0.99, 0.0, 50))  # no reward at 1: no atom
+        atom_mass_at_one(np.linspace(0.99, 0.0, 50))  # no reward at 1: no atom
 
 
 # ---- the command line: checked before any work ---------------------------------------------
@@ -334,7 +336,6 @@ def test_cli_verify_report_is_strict_json_with_provenance(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed, not left
 
 
-@pytest.mark.skipif(not _has_solve(), reason="solvers.solve not built yet")
 def test_vectors_shifted_after_solve_fail_on_verifys_own_certificate(monkeypatch, fresh_caches):
     """The same 1e-7 shift applied after ``solve`` (a solve that lost its own check):
     verify's recomputed certificate alone turns every row using the vector to FAIL."""
@@ -352,3 +353,70 @@ def test_vectors_shifted_after_solve_fail_on_verifys_own_certificate(monkeypatch
     assert [r.status for r in rows] == ["FAIL"] * 4, [(r.name, r.measured) for r in rows]
     for r in rows:
         assert max(r.details["kkt_recomputed"].values()) >= 5e-8, r.measured
+
+
+# ---- the registry: one function per check, each claim written once ---------------------------
+#: A paper location: a theorem or lemma by its number, or Stieltjes' exact result.
+PAPER_LOCATION = r"^(Thm [1-5]|Lemma 4\.[1-5]|Stieltjes)\b"
+
+
+def test_every_check_has_a_name_a_paper_location_and_a_claim():
+    import re
+
+    entries = V.registered()
+    assert [e.name for e in entries] == V.CHECKS and len(set(V.CHECKS)) == len(V.CHECKS)
+    for e in entries:
+        assert re.fullmatch(r"[a-z0-9-]+(:[a-z0-9.-]+)*", e.name), e.name
+        assert re.match(PAPER_LOCATION, e.where), (e.name, e.where)
+        assert len(e.claim) >= 20 and "{" not in e.claim_text(QUICK, {k: "x" for k in ("limit", "right", "wrong", "a",
+                                                                                         "utilities", "points")})
+
+
+def test_no_claim_is_written_twice():
+    """A claim is a template written once, in its check's decorator: no two registrations
+    share it, and a check's :class:`Outcome` cannot carry a claim of its own."""
+    import dataclasses
+
+    templates = {}
+    for e in V.registered():
+        templates.setdefault(e.claim, set()).add(R._qualname(e.fn))
+    assert all(len(fns) == 1 for fns in templates.values()), templates
+    assert "claim" not in {f.name for f in dataclasses.fields(V.Outcome)}
+
+
+def test_a_checks_row_states_its_registered_claim():
+    """The row of a check that ran and its ERROR row name the same claim."""
+    (entry,) = [e for e in V.registered() if e.name == "lemma41:solver"]
+    (row,) = V.run_checks(QUICK, only=["lemma41:solver"])
+    assert row.claim == entry.claim_text(QUICK, {"utilities": 5}) and row.where == entry.where == "Lemma 4.1"
+    assert f"n={QUICK.lemma_n}" in row.claim
+    error = entry.error_row(QUICK, RuntimeError("boom"))
+    assert error.claim == entry.claim_text(QUICK) and error.claim.startswith(row.claim.split("(")[0])
+
+
+def test_registering_a_name_twice_or_out_of_order_is_refused(monkeypatch):
+    monkeypatch.setattr(R, "_REGISTRY", dict(R._REGISTRY))
+
+    def other(cfg):
+        return V.Outcome(passed=True, predicted="-", measured="-", tolerance="-")
+
+    with pytest.raises(ValueError, match="registered twice"):
+        R.check("lobatto:log", where="Stieltjes", claim="another claim for the same name")(other)
+    with pytest.raises(ValueError, match="REPORT_ORDER"):
+        R.check("no-place:log", where="Thm 3", claim="a check the report has no place for")(other)
+
+
+def test_verify_imports_neither_the_benchmarks_nor_the_command_line():
+    """rcollapse.verify sits below the commands: it imports no benchmarks, cli or commands
+    module (so benchmarks -> solvers and commands.verify -> benchmarks make no cycle)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(V.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith(("rcollapse.benchmarks", "rcollapse.cli", "rcollapse.commands")), \
+                    (path.name, name)

@@ -1,7 +1,8 @@
 """``rcollapse verify [--full] [--out FILE] [--only NAME ...]``: the package's main job.
 
 Runs every claim check of :mod:`rcollapse.verify`, prints one row per check (claim,
-where in the paper, predicted, measured, tolerance, status), writes the report as JSON
+where in the paper, predicted, measured, tolerance, status; rendered by
+:func:`rcollapse.verify.render_rows`), writes the report as JSON
 (default ``./verify.json``, overwritten: it is the latest report, written through a
 unique temporary file) and exits 1 if any check fails or errors. The output path and
 ``--only`` are checked before any work. Progress goes to stderr.
@@ -51,17 +52,6 @@ def _progress_bar(total: int):
     return bar, step
 
 
-def _table(rows) -> str:
-    """One block per check: status, where, claim; then predicted, measured, tolerance."""
-    lines = []
-    for r in rows:
-        lines.append(f"{r.status:<5}  {r.where:<17} {r.claim}   [{r.name}, {r.seconds:.1f}s]")
-        lines.append(f"{'':24}predicted: {r.predicted}")
-        lines.append(f"{'':24}measured:  {r.measured}")
-        lines.append(f"{'':24}tolerance: {r.tolerance}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
     if args.list:
         print("\n".join(V.CHECKS))
@@ -89,11 +79,9 @@ def run(args) -> int:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    print(_table(rows))
+    print(V.render_rows(rows))
+    print("\n" + V.render_summary(rows, config, seconds))
     summary = V.summary(rows)
-    c = summary["counts"]
-    print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
-          f"{len(rows)} checks in {seconds:.1f}s (n = {', '.join(map(str, config.ns + config.large_ns))})")
     report = V.report(rows, config, seconds)
     report["provenance"] = measured
     report["command"] = "rcollapse verify" + (" --full" if args.full else "") \
