@@ -153,7 +153,7 @@ PARTS = {
     "bench-preconditioner": Part("preconditioner", _preconditioner,
                                  ("solvers/newton_cg.py", "solvers/fastsum.py"),
                                  "python -m rcollapse.benchmarks.preconditioner --readme"),
-    "verify-summary": Part("verify", _verify, ("solvers/", "theory/", "rcollapse/verify.py", "rcollapse/limits.py"),
+    "verify-summary": Part("verify", _verify, ("solvers/", "theory/", "rcollapse/verify/", "rcollapse/limits.py"),
                            "rcollapse verify --readme"),
 }
 
