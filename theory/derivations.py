@@ -49,6 +49,7 @@ from rcollapse.theory.utilities import FAMILIES, Utility, parse_utility, x
 __all__ = [
     "BetaDerivation",
     "OutsideHypotheses",
+    "RIESZ_FAMILIES",
     "beta_parameter",
     "derive_beta_parameter",
     "derive_limit_energy",
@@ -74,6 +75,10 @@ gamma = sp.Symbol("gamma", positive=True)
 p = sp.Symbol("p", real=True)
 #: The Beta parameter (and the Mellin variable).
 s = sp.Symbol("s", real=True)
+
+
+#: The families whose kernel U(|t|) is Riesz's, c |t|^p or log|t|: Lemma 4.5's potentials.
+RIESZ_FAMILIES = ("power", "neg-power", "log")
 
 
 class OutsideHypotheses(ValueError):
@@ -224,7 +229,7 @@ def derive_beta_parameter(family: str) -> BetaDerivation:
     if family == "log":
         steps, a = _solve_log_kernel()
         return BetaDerivation("log", "log|t|", a, steps)
-    if family not in ("power", "neg-power"):
+    if family not in RIESZ_FAMILIES:
         raise OutsideHypotheses(f"{family}: no Riesz-kernel potential (Lemma 4.5 needs x^p or log x)")
     expr = FAMILIES[family].build(gamma)
     c, e = sp.Wild("c", exclude=[x]), sp.Wild("e", exclude=[x])
@@ -248,7 +253,7 @@ def beta_parameter(U: Utility | str, *, exact: bool = False):
     1/2
     """
     U = parse_utility(U)
-    p_value = kernel_exponent(U) if U.family in ("power", "neg-power", "log") else sp.oo
+    p_value = kernel_exponent(U) if U.family in RIESZ_FAMILIES else sp.oo
     if p_value is not None and not (-1 < p_value < 1):
         raise OutsideHypotheses(
             f"{U.spec}: no Beta limit from Lemma 4.5 (needs U = x^p with -1 < p < 1, or log x)"

@@ -52,7 +52,9 @@ __all__ = [
     "LimitingMeasure",
     "NoClosedForm",
     "OutsideHypotheses",
+    "CLOSED_FORMS",
     "design_card_measure",
+    "has_closed_form",
     "limiting_measure",
     "linear_limit",
     "theorem2_power",
@@ -391,7 +393,7 @@ def linear_limit(U: Utility | str = "linear") -> LimitingMeasure:
     '0.5 delta_0 + 0.5 delta_1'
     """
     U = parse_utility(U)
-    if U.family != "linear":
+    if not U.is_linear:
         raise OutsideHypotheses(f"{U.spec}: this limit is about U = x")
     m = theorem4_bound(U)  # 1/2, from U.expr
     if not math.isclose(2 * m, 1.0):
@@ -465,7 +467,7 @@ def theorem5_numerical(U: Utility | str, solution, *, theorem4: float | None = N
             f"KKT residual {solution.kkt_residual:.2g})")
     if theorem4 is not None:
         note += f"; Theorem 4's bound {theorem4:.6g} <= atom mass"
-    if U.family == "expr":
+    if U.is_user_written:
         note = f"{NO_CLOSED_FORM}: " + note
         if not U.strongly_concave or U.dU0 is None:
             note += ("; Theorem 5 assumes U bounded and strongly concave, which this U is not: "
@@ -490,6 +492,26 @@ def theorem5_numerical(U: Utility | str, solution, *, theorem4: float | None = N
     )
 
 
+#: The families whose limit a theorem of the paper states in closed form.
+CLOSED_FORMS = {
+    "power": theorem2_power,
+    "log": theorem3_log,
+    "neg-power": theorem3_neg_power,
+    "linear": linear_limit,
+}
+
+
+def has_closed_form(U: Utility | str) -> bool:
+    """Whether a theorem states U's limit in closed form (Theorems 2 and 3; Theorem 4 at
+    U = x). Not for log-sigmoid (Theorem 4 bounds its atoms only) nor for a user-written
+    U: the n = inf problem of Theorem 5 (a ``limit_solver``) gives those.
+
+    >>> has_closed_form("power:0.5"), has_closed_form("log-sigmoid:1")
+    (True, False)
+    """
+    return parse_utility(U).family in CLOSED_FORMS
+
+
 def limiting_measure(U: Utility | str, *, limit_solver=None) -> LimitingMeasure:
     """The n -> inf limit of the reward distribution of problem (5) for U (Theorems 2 to 5).
 
@@ -501,27 +523,27 @@ def limiting_measure(U: Utility | str, *, limit_solver=None) -> LimitingMeasure:
     'Beta(0.75, 0.75)'
     """
     U = parse_utility(U)
-    dispatch = {
-        "power": theorem2_power,
-        "log": theorem3_log,
-        "neg-power": theorem3_neg_power,
-        "linear": linear_limit,
-    }
-    if U.family in dispatch:
-        return dispatch[U.family](U)
-    if U.family == "log-sigmoid":
+    if has_closed_form(U):
+        return CLOSED_FORMS[U.family](U)
+    if U.is_user_written:
+        return _user_written_limit(U, limit_solver)
+    if U.finite_slope_at_zero:  # log-sigmoid: Theorem 4 holds for every sigma
         return theorem4_log_sigmoid(U, limit_solver=limit_solver)
-    if U.family == "expr":
-        theorem4_applies = U.dU0 is not None and U.dU1 > 0
-        if limit_solver is None and theorem4_applies:
-            # Theorem 4 holds for any such U: the same bound-only measure as log-sigmoid's.
-            return theorem4_log_sigmoid(U)
-        if limit_solver is None:
-            raise NoClosedForm(f"{U.spec}: {NO_CLOSED_FORM.split(';')[0]} is known for a user-written "
-                               "utility; pass limit_solver=solvers.solve_limit (Theorem 5)")
-        bound = theorem4_bound(U) if theorem4_applies else None
-        return theorem5_numerical(U, limit_solver(U), theorem4=bound)
     raise OutsideHypotheses(f"{U.spec}: no theorem of the paper gives this utility's limit")
+
+
+def _user_written_limit(U: Utility, limit_solver) -> LimitingMeasure:
+    """A user-written U: the n = inf solver's measure (Theorem 5), with Theorem 4's bound
+    on the atoms where it applies; without a solver, that bound alone, or NoClosedForm."""
+    theorem4_applies = U.finite_slope_at_zero and U.dU1 > 0
+    if limit_solver is None and theorem4_applies:
+        # Theorem 4 holds for any such U: the same bound-only measure as log-sigmoid's.
+        return theorem4_log_sigmoid(U)
+    if limit_solver is None:
+        raise NoClosedForm(f"{U.spec}: {NO_CLOSED_FORM.split(';')[0]} is known for a user-written "
+                           "utility; pass limit_solver=solvers.solve_limit (Theorem 5)")
+    bound = theorem4_bound(U) if theorem4_applies else None
+    return theorem5_numerical(U, limit_solver(U), theorem4=bound)
 
 
 def design_card_measure(U: Utility | str) -> LimitingMeasure:
