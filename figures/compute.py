@@ -1,9 +1,10 @@
 """The numbers behind the figures, taken from the solvers and theory rooms.
 
 Nothing here computes an optimum or a limit itself: the optimum of (5) comes from
-``solvers.solve``, the limiting measure from ``theory.limits.limiting_measure`` (with
-``solvers.solve_limit`` injected for log-sigmoid, so that its atoms and continuous part
-are exact) and the distances from ``theory.distances``. This module only calls them,
+``solvers.solve``, the limiting measure from ``rcollapse.limits.limiting_measure`` (the
+one join of theory and solvers: ``solvers.solve_limit`` where no closed form is known,
+so that the log-sigmoid atoms and continuous part are exact) and the distances from
+``theory.distances``. This module only calls them,
 memoizes the calls (several figures use the same optimum) and turns the results into
 plain lists for the JSON cache.
 
@@ -61,21 +62,15 @@ def optimum(spec: str, n: int):
 
 
 @functools.lru_cache(maxsize=None)
-def limit_measure(spec: str, *, exact: bool = True):
-    """The limiting measure of ``spec`` (Theorems 2 to 5), memoized.
-
-    For log-sigmoid, ``exact=True`` injects ``solvers.solve_limit`` (exact atoms and
-    continuous part); ``exact=False`` gives Theorem 4's lower bound on the atoms.
+def limit_measure(spec: str):
+    """The limiting measure of ``spec`` (Theorems 2 to 5), memoized: the join of theory
+    and solvers, ``rcollapse.limits.limiting_measure``. Where no closed form is known
+    (log-sigmoid, ``expr:``) it is the n = inf solver's (exact atoms and continuous part,
+    with grid error estimates).
     """
-    from rcollapse.theory.limits import limiting_measure
-    from rcollapse.theory.utilities import parse_utility
+    from rcollapse.limits import limiting_measure
 
-    U = parse_utility(spec)
-    if exact and U.family == "log-sigmoid":
-        from rcollapse.solvers import solve_limit
-
-        return limiting_measure(U, limit_solver=solve_limit)
-    return limiting_measure(U)
+    return limiting_measure(spec)
 
 
 def atom_at(measure, position: float) -> float:

@@ -6,11 +6,18 @@ form. The n = inf solver of Theorem 5 (``solvers.solve_limit``) gives both; ever
 it gives is reported with a grid error estimate (``solvers.limit.solve_limit_with_error``:
 Richardson from the grids m/4, m/2, m). :func:`limiting_measure` passes it to
 :func:`theory.limits.limiting_measure`.
+
+This is the one place that joins the two: the command line (``rcollapse limit``), the
+``verify`` report and the figures (``figures/compute.py``) all ask it. It imports
+``theory`` and, lazily, ``solvers``, and nothing of ``figures``, ``empirical``,
+``benchmarks`` or the face (``rcollapse.cli``, ``rcollapse.commands``,
+``rcollapse.verify``), so the rooms above may import it without an arrow running back
+(``tests/test_import_direction.py`` checks).
 """
 
 from __future__ import annotations
 
-from rcollapse.theory.limits import LimitingMeasure
+from rcollapse.theory.limits import LimitingMeasure, has_closed_form
 from rcollapse.theory.limits import limiting_measure as _theory_limiting_measure
 from rcollapse.theory.utilities import Utility, parse_utility
 
@@ -38,13 +45,13 @@ def limit_solver_with_error():
 
 def needs_solver(U: Utility) -> bool:
     """Whether U's limit has no closed form, so that the n = inf solver computes it."""
-    return U.family in ("log-sigmoid", "expr")
+    return not has_closed_form(U)
 
 
 def has_theorem4_bound(U: Utility) -> bool:
     """Whether Theorem 4's atom bound applies (U'(0+) finite, U'(1) > 0) and is not the
     whole answer (it is for linear)."""
-    return needs_solver(U) and U.dU0 is not None and U.dU1 > 0
+    return needs_solver(U) and U.finite_slope_at_zero and U.dU1 > 0
 
 
 def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | None = None) -> LimitingMeasure:
