@@ -5,15 +5,19 @@ commit, the machine, the thread counts and the command that made it. They live i
 source checkout (the README is there too); an installed package without a checkout
 cannot record them, and says so.
 
+Values are made JSON by the package's one cleaner, ``rcollapse.outputs.to_jsonable``
+(also under its old name here, :func:`plain`): NaN and +-inf become None.
+
 >>> plain({"a": float("inf"), "b": [1, float("nan")]})
-{'a': 'inf', 'b': [1, 'nan']}
+{'a': None, 'b': [1, None]}
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+
+from rcollapse.outputs import to_jsonable as plain
 
 __all__ = ["NAMES", "checkout", "load", "plain", "results_path", "save"]
 
@@ -38,22 +42,6 @@ def results_path(name: str, root: Path | None = None) -> Path:
     if name not in NAMES:
         raise ValueError(f"results {name!r} is unknown; valid: {', '.join(NAMES)}")
     return (root or checkout()) / "benchmarks" / "results" / f"{name}.json"
-
-
-def plain(value):
-    """``value`` with only strict-JSON types: numpy scalars as Python numbers, tuples as
-    lists, NaN and +-inf as the strings 'nan', 'inf', '-inf'."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def save(name: str, data: dict, root: Path | None = None) -> Path:

@@ -10,6 +10,9 @@ Files are written atomically by ``rcollapse.outputs`` (a unique temporary file, 
 rename), so an interrupted run never leaves a half-written cache that a later run would
 trust, and they get the usual permissions (0666 less the umask).
 
+The data is made JSON by the package's one cleaner, ``rcollapse.outputs.to_jsonable``
+(re-exported here): numpy arrays and scalars become plain Python, NaN and inf become None.
+
 This module loads no numpy or matplotlib until it is used (``rcollapse figures --help``
 stays light).
 
@@ -22,42 +25,15 @@ from __future__ import annotations
 
 from io import BytesIO
 import json
-import math
 import os
 from pathlib import Path
 
-from rcollapse.outputs import atomic_write_bytes, write_json
+from rcollapse.outputs import atomic_write_bytes, to_jsonable, write_json
 
 __all__ = ["FORMATS", "image_paths", "load_json", "save_figure", "save_json", "to_jsonable"]
 
 #: The image formats written for every figure.
 FORMATS = ("png", "pdf")
-
-
-def to_jsonable(obj):
-    """``obj`` with numpy arrays and scalars made plain Python; NaN and inf become None.
-
-    Dicts keep their keys as strings; tuples become lists. Raises TypeError for anything
-    JSON cannot hold (a figure's data must be plain numbers, strings and lists).
-    """
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    raise TypeError(f"a figure's data must be JSON-able; got {type(obj).__name__}")
 
 
 def save_json(path: str | os.PathLike, data: dict) -> dict:

@@ -7,13 +7,23 @@ names the path and what is wrong with it. Files are written through a unique tem
 file in the same folder and renamed into place, so a reader never sees half a file, and
 they get the usual permissions (0666 less the umask), not ``mkstemp``'s 0600.
 
-This module imports nothing of the rooms, so any room may use it.
+Values become JSON through one cleaner, :func:`to_jsonable`, for every file the package
+writes (figure caches, benchmark results, verify.json): JSON has no NaN or infinity, and
+both become ``null`` (None).
+
+This is the base module: it imports nothing of the package (no room, nor the face), so
+every room may use it.
+
+>>> import numpy as np
+>>> to_jsonable({"x": np.arange(3), "y": np.float64(0.5), "z": (1, float("nan"), -np.inf)})
+{'x': [0, 1, 2], 'y': 0.5, 'z': [1, None, None]}
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +34,7 @@ __all__ = [
     "atomic_write_text",
     "check_output_dir",
     "check_output_file",
+    "to_jsonable",
     "write_json",
 ]
 
@@ -153,3 +164,37 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data, *, indent: int | None = 1) -> Path:
     """Write ``data`` as strict JSON (no ``NaN`` or ``Infinity``: those raise ``ValueError``)."""
     return atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=False) + "\n")
+
+
+def to_jsonable(value):
+    """``value`` with only strict-JSON types, for :func:`write_json`.
+
+    Rules: dict keys become strings; tuples and numpy arrays become lists; numpy scalars
+    become Python numbers (anything with ``.item()``); NaN and +-inf become None (JSON has
+    neither, and ``null`` is what JSON writers put there); a path becomes its text. Any
+    other type raises TypeError naming it: what is written must be plain numbers, strings
+    and lists, never an object's ``str``.
+
+    >>> to_jsonable({1: (True, None, "a")})
+    {'1': [True, None, 'a']}
+    >>> to_jsonable({"x": object()})
+    Traceback (most recent call last):
+    ...
+    TypeError: cannot write object to JSON; valid: numbers, strings, None, lists, dicts, numpy arrays
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:  # a numpy array
+        return to_jsonable(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON; valid: numbers, strings, None, "
+                    "lists, dicts, numpy arrays")
