@@ -18,11 +18,14 @@ The controlled dataset of section 5.2 (``build_length_dataset``)
 
 Users' JSONL (``load_jsonl``), one object per line, in either form:
     - a ranking: ``{"prompt": ..., "completions": [best, ..., worst]}``, any n >= 2;
-      optional ``"type"`` ("open" or "closed"), ``"open_endedness"`` (a score in
-      [-1, 1], -1 = closed, 1 = open) and ``"true_rewards"`` (n numbers);
-    - a TRL pair: ``{"prompt": ..., "chosen": ..., "rejected": ...}`` (n = 2).
-    A malformed line raises ``DataError`` naming the file and the line; nothing is dropped
-    (blank lines are not data and are skipped).
+      ``"type"`` ("open" or "closed"; required by ``--utility prompt-aware``, optional
+      otherwise), ``"open_endedness"`` (a score in [-1, 1], -1 = closed, 1 = open; or
+      ``type``, required by ``prompt-aware-dial``) and ``"true_rewards"`` (n numbers);
+    - a TRL pair: ``{"prompt": ..., "chosen": ..., "rejected": ...}`` (n = 2), with the
+      same optional ``type`` and ``open_endedness``.
+    A malformed line raises ``DataError`` naming the file and the line (and the column,
+    with the parser's whole message, for bad JSON); nothing is dropped (blank lines are
+    not data and are skipped).
 
 >>> ex = RankingExample("Q?", ["long answer", "short"], prompt_type="closed")
 >>> ex.n, ex.pairs()
@@ -36,7 +39,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +90,9 @@ class RankingExample:
 
     ``true_rewards`` (optional) are the hidden true rewards (the word counts of the
     built-in data), best first. ``prompt_type`` is 'open', 'closed' or None;
-    ``open_endedness`` is Remark 3.1's score in [-1, 1] or None.
+    ``open_endedness`` is Remark 3.1's score in [-1, 1] or None. ``source`` is
+    ``"FILE:LINE"`` for an example read by ``load_jsonl`` (so that a later refusal can name
+    where it came from), else None; it takes no part in equality.
     """
 
     prompt: str
@@ -95,6 +100,7 @@ class RankingExample:
     true_rewards: list[float] | None = None
     prompt_type: str | None = None
     open_endedness: float | None = field(default=None)
+    source: str | None = field(default=None, compare=False, repr=False)  # "FILE:LINE" it came from
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):
@@ -271,11 +277,28 @@ def _example_from_object(obj) -> RankingExample:
                           open_endedness=obj.get("open_endedness"))
 
 
+def _json_error(path: Path, lineno: int, err: json.JSONDecodeError) -> str:
+    """One line naming file, line and column, with the parser's whole message.
+
+    >>> try:
+    ...     json.loads('{"prompt": "a' + chr(9) + 'b"}')  # a raw tab inside a string
+    ... except json.JSONDecodeError as err:
+    ...     print(_json_error(Path("my.jsonl"), 3, err))
+    my.jsonl:3:14: not valid JSON: Invalid control character at: line 3 column 14 (a tab or newline inside a string must be written \\t or \\n)
+    """
+    hint = ""
+    if err.msg.startswith("Invalid control character"):
+        hint = r" (a tab or newline inside a string must be written \t or \n)"
+    return (f"{path}:{lineno}:{err.colno}: not valid JSON: {err.msg}: line {lineno} "
+            f"column {err.colno}{hint}")
+
+
 def load_jsonl(path, *, min_prompts: int = 2) -> list[RankingExample]:
     """Read rankings and TRL pairs from a JSONL file (see the module docstring).
 
-    Raises ``DataError`` naming ``path:line`` for a malformed line, and for a file with
-    fewer than ``min_prompts`` prompts.
+    Raises ``DataError`` naming ``path:line`` for a malformed line (``path:line:column``
+    and the parser's whole message for bad JSON), and for a file with fewer than
+    ``min_prompts`` prompts. Each example's ``source`` is ``"path:line"``.
     """
     p = Path(path)
     if not p.is_file():
@@ -288,11 +311,12 @@ def load_jsonl(path, *, min_prompts: int = 2) -> list[RankingExample]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(f"{p}:{lineno}: not valid JSON ({err.msg})") from None
+                raise DataError(_json_error(p, lineno, err)) from None
             try:
-                examples.append(_example_from_object(obj))
+                ex = _example_from_object(obj)
             except DataError as err:
                 raise DataError(f"{p}:{lineno}: {err}") from None
+            examples.append(replace(ex, source=f"{p}:{lineno}"))
     if len(examples) < min_prompts:
         raise DataError(f"{p}: {len(examples)} prompt(s); valid: at least {min_prompts} "
                         "(one to train on, one held out)")

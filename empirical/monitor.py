@@ -12,6 +12,9 @@ held-out prompt's completions (reward = sigmoid(logit)), sorts them, and logs, p
 - ``w1_open_vs_closed_<split>``: W1 between the mean sorted-reward profiles (mean
   quantile functions) of open- and closed-ended prompts (None if a type is missing), and
   ``w1_open_vs_closed_optimum_<split>``, the same for the prompts' optima of (5);
+- ``w1_flat_to_optimum_<split>``: the same mean W1 for flat rewards (every reward 1/2,
+  the constant profile nearest to r*, whose median is 1/2 by the symmetry of Lemma 4.1):
+  how far a model that ranks nothing is from the optimum, the scale of the verdict;
 - ``spread_<split>``: the mean within-prompt standard deviation of the rewards;
 - ``accuracy_<split>``: pairwise ranking accuracy over all i < j pairs (ties count 1/2);
 - ``profile_open_<split>``, ``profile_closed_<split>``: the mean sorted profiles (at the
@@ -35,7 +38,20 @@ import numpy as np
 
 from rcollapse.empirical.losses import prompt_utility, reference_optimum
 
-__all__ = ["CollapseMonitor", "collapse_metrics", "w1_to_optimum", "mean_quantile_profile"]
+__all__ = ["APART_FRACTION", "COLLAPSE_FRACTION", "CollapseMonitor", "collapse_metrics",
+           "collapse_verdict", "mean_quantile_profile", "w1_to_optimum"]
+
+#: A split has collapsed onto the optimum of (5) when its W1 to the optimum is at most this
+#: fraction of ``w1_flat_to_optimum`` (the W1 of flat rewards, a model that ranks nothing):
+#: the model has gone 90% of the way from ranking nothing to the optimum.
+COLLAPSE_FRACTION = 0.1
+#: Prompt-aware training keeps the types apart when W1 open vs closed is at least this
+#: fraction of ``w1_open_vs_closed_optimum`` (what exact collapse onto each prompt's own
+#: optimum gives: the most that training toward (1) can reach).
+APART_FRACTION = 0.5
+#: Below this ceiling the optima of the two types coincide (n = 2 has one optimum for
+#: every U): no verdict on keeping the types apart.
+MIN_CEILING = 0.01
 
 
 def w1_to_optimum(sorted_rewards, spec: str) -> float:
@@ -83,6 +99,8 @@ def collapse_metrics(sorted_rewards, specs, types, *, suffix: str) -> dict:
     w1 = [w1_to_optimum(s, spec) for s, spec in zip(sorted_rewards, specs)]
     out = {
         f"w1_to_optimum_{suffix}": float(np.mean(w1)),
+        f"w1_flat_to_optimum_{suffix}": float(np.mean(
+            [w1_to_optimum(np.full(len(s), 0.5), spec) for s, spec in zip(sorted_rewards, specs)])),
         f"spread_{suffix}": float(np.mean([np.std(s) for s in sorted_rewards])),
     }
     by_type = {t: [s for s, tt in zip(sorted_rewards, types) if tt == t] for t in ("open", "closed")}
@@ -108,6 +126,69 @@ def collapse_metrics(sorted_rewards, specs, types, *, suffix: str) -> dict:
         out[f"w1_to_optimum_{t}_{suffix}"] = (
             float(np.mean([w for w, tt in zip(w1, types) if tt == t])) if rows else None)
     return out
+
+
+def _split_verdict(row: dict, split: str, *, prompt_aware: bool) -> dict:
+    """The verdict on one split of a metrics row (see ``collapse_verdict``)."""
+    w1, flat = row.get(f"w1_to_optimum_{split}"), row.get(f"w1_flat_to_optimum_{split}")
+    apart = row.get(f"w1_open_vs_closed_{split}")
+    ceiling = row.get(f"w1_open_vs_closed_optimum_{split}")
+    out = {"w1_to_optimum": w1, "w1_flat_to_optimum": flat, "relative_w1": None,
+           "collapsed": None, "w1_open_vs_closed": apart, "w1_open_vs_closed_optimum": ceiling,
+           "apart_fraction": None, "kept_apart": None}
+    if w1 is None or not flat:
+        return {**out, "text": "not measured"}
+    rel = w1 / flat
+    out.update(relative_w1=rel, collapsed=rel <= COLLAPSE_FRACTION)
+    where = f"W1 to the optimum {w1:.3f}, {rel:.0%} of flat rewards' {flat:.3f}"
+    if not prompt_aware:
+        state = "collapsed onto U's optimum" if out["collapsed"] else "not collapsed"
+        return {**out, "text": f"{state} ({where})"}
+    state = "on each type's optimum" if out["collapsed"] else "not on the types' optima"
+    if apart is None or ceiling is None:
+        return {**out, "text": f"{state} ({where}); types not compared: the split lacks "
+                               "open or closed prompts"}
+    if ceiling < MIN_CEILING:
+        return {**out, "text": f"{state} ({where}); types cannot be kept apart here: their "
+                               f"optima are {ceiling:.3f} apart at these n (measured "
+                               f"{apart:.3f})"}
+    frac = apart / ceiling
+    out.update(apart_fraction=frac, kept_apart=frac >= APART_FRACTION)
+    if frac > 1.0:
+        types = f"types {apart:.3f} apart, beyond the {ceiling:.3f} their optima allow"
+    else:
+        types = (f"types {'kept apart' if out['kept_apart'] else 'not kept apart'}, "
+                 f"{apart:.3f} of a possible {ceiling:.3f}")
+    return {**out, "text": f"{types}; {state} ({where})"}
+
+
+def collapse_verdict(row: dict, *, utility: str) -> dict:
+    """Did training collapse? A verdict per split from one metrics row, with its numbers.
+
+    Theorem 1: near the maximum of (1) every prompt's sorted rewards sit on the optimum
+    r* of (5). A split has *collapsed* when ``w1_to_optimum`` <= ``COLLAPSE_FRACTION`` x
+    ``w1_flat_to_optimum`` (flat rewards, a model that ranks nothing, are the scale).
+    Under ``prompt-aware`` utilities (section 3.2) the aim is the opposite for the types:
+    they are *kept apart* when ``w1_open_vs_closed`` >= ``APART_FRACTION`` x
+    ``w1_open_vs_closed_optimum``, the value at the optima (no verdict on the types when
+    that ceiling is under ``MIN_CEILING`` or a type is missing). ``line`` says it in words.
+
+    >>> row = {"w1_to_optimum_train": 0.01, "w1_flat_to_optimum_train": 0.25}
+    >>> collapse_verdict(row, utility="log")["line"]
+    "verdict (U = log): train: collapsed onto U's optimum (W1 to the optimum 0.010, 4% of flat rewards' 0.250)"
+    """
+    prompt_aware = utility in ("prompt-aware", "prompt-aware-dial")
+    splits = {s: _split_verdict(row, s, prompt_aware=prompt_aware) for s in ("train", "test")
+              if f"w1_to_optimum_{s}" in row}
+    line = f"verdict (U = {utility}): " + "; ".join(f"{'held-out' if s == 'test' else s}: {v['text']}"
+                                   for s, v in splits.items())
+    rule = (f"collapsed: W1 to the optimum of (5) <= {COLLAPSE_FRACTION:g} x that of flat "
+            "rewards (all 1/2)")
+    if prompt_aware:
+        rule += (f"; types kept apart: W1 open vs closed >= {APART_FRACTION:g} x its value at "
+                 f"the optima (when those are >= {MIN_CEILING:g} apart)")
+    return {"utility": utility, "rule": rule, "collapse_fraction": COLLAPSE_FRACTION,
+            "apart_fraction": APART_FRACTION if prompt_aware else None, **splits, "line": line}
 
 
 class CollapseMonitor:

@@ -23,7 +23,9 @@ train``), combines them (``empirical/soup.py``) and evaluates, in one run direct
 
 Layout of a run directory ``DIR``::
 
-    warm_config.json          the WarmConfig (a --resume must match it)
+    warm_config.json          the WarmConfig, its --data and a --backbone folder as absolute
+                              paths, and "files": --data's path and SHA-256 (a --resume
+                              must match the config, and refuses changed data)
     init/                     the shared initialization (safetensors + tokenizer)
     data/                     train_p0.jsonl, train_p0.25.jsonl, eval.json
     members/p0/member_0/ ...  rcollapse train run directories
@@ -33,13 +35,14 @@ Layout of a run directory ``DIR``::
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -102,10 +105,20 @@ class WarmConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> WarmConfig:
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k != "files"}  # the record of the data, not config
         d["noise"] = tuple(d["noise"])
         d["best_of"] = tuple(d["best_of"])
         return cls(**d)
+
+
+    def with_absolute_paths(self) -> WarmConfig:
+        """The same config with --data and a --backbone folder as absolute paths."""
+        paths = {}
+        if self.data is not None:
+            paths["data"] = str(Path(self.data).resolve())
+        if self.backbone not in ("tiny", "minilm"):
+            paths["backbone"] = str(Path(self.backbone).resolve())
+        return replace(self, **paths)
 
 
 def _noise_label(p: float) -> str:
@@ -285,10 +298,16 @@ def resolve_config(config: WarmConfig | None, out_dir, *, resume: bool) -> WarmC
     saved = run_dir / "warm_config.json"
     if not saved.is_file():
         raise WarmInputError(f"--resume {run_dir}: not a WARM run (no warm_config.json)")
-    old = WarmConfig.from_json(json.loads(saved.read_text()))
+    saved_json = json.loads(saved.read_text())
+    old = WarmConfig.from_json(saved_json)
+    from rcollapse.empirical.train import check_file_record
+
+    for name, rec in saved_json.get("files", {}).items():
+        check_file_record(f"--{name}", rec, run=run_dir)
     if config is None:
         return old
-    if {**old.to_json(), "jobs": 0} != {**config.to_json(), "jobs": 0}:
+    new = config.with_absolute_paths()
+    if {**old.to_json(), "jobs": 0} != {**new.to_json(), "jobs": 0}:
         raise WarmInputError(f"--resume {run_dir}: the options differ from the saved "
                              "warm_config.json (resume with the same options, or none)")
     check_output_dir(run_dir, flag="--resume")
@@ -304,8 +323,9 @@ def prepare_run(config: WarmConfig, out_dir, *, resume: bool = False) -> dict:
     weights would not be the shared initialization. Returns the prepared data.
     """
     from rcollapse.empirical.data import write_jsonl
-    from rcollapse.empirical.losses import floor_for, prompt_utility
+    from rcollapse.empirical.losses import floor_for
     from rcollapse.empirical.model import load_reward_model, resolve_backbone
+    from rcollapse.empirical.train import file_record, prompt_specs
 
     run_dir = Path(out_dir)
     if not resume:
@@ -315,8 +335,8 @@ def prepare_run(config: WarmConfig, out_dir, *, resume: bool = False) -> dict:
     validate(config)
     resolve_backbone(config.backbone)
     data = prepare_data(config)
-    for ex in data["train"] + data["val"] + data["held_out"] + (data["shift"] or []):
-        spec = prompt_utility(ex, config.utility)
+    every = data["train"] + data["val"] + data["held_out"] + (data["shift"] or [])
+    for ex, spec in zip(every, prompt_specs(every, config.utility)):  # names FILE:LINE
         floor_for(spec, ex.n)  # solves (5) for each (U, n); refuses an untrainable one
 
     import torch
@@ -327,7 +347,9 @@ def prepare_run(config: WarmConfig, out_dir, *, resume: bool = False) -> dict:
                                              dropout=config.train.get("dropout", 0.0))
         fingerprint = state_fingerprint(model.state_dict())
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "warm_config.json", config.to_json())
+        files = {"data": file_record(config.data)} if config.data is not None else {}
+        write_json(run_dir / "warm_config.json",
+                   {**config.with_absolute_paths().to_json(), "files": files})
         model.save_pretrained(str(init_dir))
         tokenizer.save_pretrained(str(init_dir))
         write_json(init_dir / "fingerprint.json", {"sha256": fingerprint,
@@ -376,10 +398,16 @@ def _threads_per_job(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
+#: Whether a member trained in this process shows the Trainer's bars (``train_members``
+#: sets it from its ``progress``).
+_MEMBER_PROGRESS = contextvars.ContextVar("member_progress", default=True)
+
+
 def _train_one(train_config, member_dir: Path) -> None:
     """Train (or resume) one member in this process."""
     from rcollapse.empirical.train import train
 
+    progress = _MEMBER_PROGRESS.get()
     if (member_dir / "summary.json").is_file():
         return
     if member_dir.exists() and not (member_dir / "config.json").is_file():
@@ -387,9 +415,9 @@ def _train_one(train_config, member_dir: Path) -> None:
             raise RuntimeError(f"{member_dir}: not a run directory; remove it to retrain the member")
         member_dir.rmdir()
     if (member_dir / "config.json").is_file():
-        train(None, member_dir, resume=True)
+        train(None, member_dir, resume=True, progress=progress)
     else:
-        train(train_config, member_dir)
+        train(train_config, member_dir, progress=progress)
 
 
 def _member_main() -> None:
@@ -397,6 +425,7 @@ def _member_main() -> None:
     from rcollapse.empirical.train import TrainConfig
 
     spec = json.loads(Path(sys.argv[1]).read_text())
+    _MEMBER_PROGRESS.set(bool(spec.get("progress", True)))
     _train_one(TrainConfig(**spec["config"]), Path(spec["dir"]))
 
 
@@ -420,6 +449,7 @@ def train_members(config: WarmConfig, run_dir, *, progress: bool = True) -> list
         dirs.append(row)
     threads = _threads_per_job(config.jobs)
     bar = tqdm(total=len(todo), desc="WARM members", unit="model", disable=not progress)
+    _MEMBER_PROGRESS.set(progress)
     if config.jobs == 1:
         for tc, d in todo:
             tc.threads = tc.threads or threads
@@ -440,7 +470,7 @@ def train_members(config: WarmConfig, run_dir, *, progress: bool = True) -> list
             tc.threads = tc.threads or threads
             d.parent.mkdir(parents=True, exist_ok=True)
             spec = d.parent / f"{d.name}.spec.json"
-            write_json(spec, {"config": asdict(tc), "dir": str(d)})
+            write_json(spec, {"config": asdict(tc), "dir": str(d), "progress": progress})
             env = dict(os.environ)
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 env[var] = str(tc.threads)

@@ -79,7 +79,8 @@ def _read_jsonl(path: Path) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{k}: not valid JSON ({err.msg})") from None
+            raise ValueError(f"{path}:{k}:{err.colno}: not valid JSON: {err.msg}: line {k} "
+                             f"column {err.colno}") from None
     return rows
 
 
@@ -148,10 +149,20 @@ def _slug(utility: str) -> str:
     return utility.replace(":", "-")
 
 
+def _bars_on() -> bool:
+    """Whether the figures' runner shows progress bars (``rcollapse figures`` without
+    ``--no-progress``): the training runs' own bars follow it."""
+    from rcollapse.figures import progress
+
+    return bool(progress._STATE["on"])
+
+
 def ensure_runs(utilities, *, root, quick: bool) -> dict[str, Path]:
-    """Make (or reuse, or resume) one training run per utility under ``root``."""
+    """Make (or reuse, or resume) one training run per utility under ``root``; their
+    Trainer bars show only when the figures' bars do."""
     from rcollapse.empirical.train import TrainConfig, train
 
+    bars = _bars_on()
     root = Path(root) / ("quick" if quick else "full")
     made = {}
     for utility in utilities:
@@ -159,9 +170,10 @@ def ensure_runs(utilities, *, root, quick: bool) -> dict[str, Path]:
         if (run_dir / "summary.json").is_file():
             made[utility] = run_dir
         elif (run_dir / "config.json").is_file():
-            made[utility] = train(None, run_dir, resume=True)
+            made[utility] = train(None, run_dir, resume=True, progress=bars)
         else:
-            made[utility] = train(TrainConfig(**run_config(utility, quick=quick)), run_dir)
+            made[utility] = train(TrainConfig(**run_config(utility, quick=quick)), run_dir,
+                                  progress=bars)
     return made
 
 
@@ -173,7 +185,7 @@ def ensure_warm(*, root, quick: bool) -> Path:
     if (run_dir / "report.json").is_file():
         return run_dir
     if run_dir.exists():
-        run_warm(None, run_dir, resume=True)
+        run_warm(None, run_dir, resume=True, progress=_bars_on())
     else:
-        run_warm(WarmConfig(**warm_config(quick=quick)), run_dir)
+        run_warm(WarmConfig(**warm_config(quick=quick)), run_dir, progress=_bars_on())
     return run_dir

@@ -6,7 +6,9 @@ the same code as ``rcollapse train``; averages their weights (``warm``), builds 
 greedy soup and the prediction ensemble; measures linear mode connectivity, accuracy on
 held-out, shifted and label-noise test sets, best-of-N, reward collapse and inference
 cost. DIR gets report.json, report.md, lmc.png and best_of_n.png. ``--resume DIR``
-continues a killed run: finished members are kept.
+continues a killed run from any folder (warm_config.json keeps --data's absolute path and
+SHA-256, and changed data is refused): finished members are kept; it takes only
+``--jobs`` and ``--no-progress``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def add_arguments(parser):
                         help="your rankings (or TRL pairs) instead of the built-in length data; "
                              "shift and best-of-N then are skipped")
     parser.add_argument("--out", metavar="DIR", help="run directory (must not exist)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the WARM run in DIR")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue the WARM run in DIR; takes only --jobs and --no-progress")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the members' Trainer bars too)")
     parser.add_argument("--jobs", type=int, metavar="J",
                         help="members trained at once, each in its own process with cores/J "
                              "threads (1)")
@@ -72,9 +77,12 @@ def run(args) -> int:
     if args.noise is not None:
         given["noise"] = _noise(args.noise)
     if args.resume is not None:
-        if args.out is not None or given or train:
-            raise InputError("--resume DIR takes no other options but --jobs "
-                             "(the run's warm_config.json is used)")
+        refused = [f"--{k.replace('_', '-')}" for k in (*given, *train)]
+        refused += ["--out"] if args.out is not None else []
+        if refused:
+            raise InputError(f"--resume DIR takes no other options but --jobs and "
+                             f"--no-progress, got {', '.join(refused)} (the run's "
+                             "warm_config.json is used)")
     elif args.out is None:
         raise InputError("--out DIR is required (or --resume DIR)")
     for name in ("lr", "epochs"):
@@ -100,7 +108,8 @@ def run(args) -> int:
             given["jobs"] = args.jobs
         config = WarmConfig(**given, train=train)
         out = args.out
-    report = run_warm(config, out, resume=args.resume is not None)
+    report = run_warm(config, out, resume=args.resume is not None,
+                      progress=not args.no_progress)
 
     acc = report["accuracy"]
     print(f"{out}: report.json, report.md, lmc.png" +
