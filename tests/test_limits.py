@@ -224,3 +224,28 @@ def test_the_face_reports_grid_errors_and_refuses_ignored_options():
         face("log", grid=100)
     with pytest.raises(ValueError, match="--grid"):
         face("log-sigmoid:1", bound_only=True, grid=100)
+
+
+@pytest.mark.parametrize("spec", ["power:0.5", "log", "neg-power:0.5", "neg-power:2", "linear",
+                                  "log-sigmoid:1", "log-sigmoid:1e-320", "expr:log(1 + 4*x)",
+                                  "expr:sqrt(x) + log(x)"])
+def test_has_closed_form_is_what_the_measure_says(spec):
+    """has_closed_form (what rcollapse.limits asks to decide on the solver) agrees with the
+    measure that limiting_measure returns when a solver is offered: a closed form never
+    calls the solver, everything else is the solver's Theorem 5 measure."""
+    from rcollapse.theory.limits import has_closed_form
+
+    calls = []
+    mu = limiting_measure(spec, limit_solver=lambda U: calls.append(U) or _FakeLimit())
+    assert has_closed_form(spec) == mu.closed_form == (not calls)
+
+
+def test_figures_take_the_limit_from_the_one_join():
+    """figures/compute.py asks rcollapse.limits (grid error estimates included), not
+    theory and solvers separately."""
+    from rcollapse.figures.compute import limit_measure
+    from rcollapse.limits import limiting_measure as face
+
+    mu = limit_measure("log-sigmoid:1")
+    assert mu.grid_error is not None and mu.atoms == face("log-sigmoid:1").atoms
+    assert limit_measure("power:0.5").describe() == "Beta(0.25, 0.25)"

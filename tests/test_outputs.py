@@ -18,6 +18,7 @@ from rcollapse.outputs import (
     atomic_write_text,
     check_output_dir,
     check_output_file,
+    to_jsonable,
     write_json,
 )
 
@@ -83,3 +84,31 @@ def test_write_json_is_strict(tmp_path):
         write_json(tmp_path / "bad.json", {"x": float("inf")})
     assert not (tmp_path / "bad.json").exists()
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
+
+
+# ---- the one JSON cleaner --------------------------------------------------------------
+def test_to_jsonable_makes_strict_json_and_nonfinite_none(tmp_path):
+    import numpy as np
+
+    data = {"a": np.arange(3), "b": np.float32(0.25), "c": (np.int64(7), np.bool_(True)),
+            "d": [float("nan"), float("inf"), -np.inf, np.float64("nan")], 4: {"e": tmp_path},
+            "f": np.array([[1.5, np.nan]]), "g": np.float64(2.0)}
+    plain = to_jsonable(data)
+    assert plain == {"a": [0, 1, 2], "b": 0.25, "c": [7, True], "d": [None] * 4,
+                     "4": {"e": str(tmp_path)}, "f": [[1.5, None]], "g": 2.0}
+    kinds = {type(v) for v in (plain["b"], plain["c"][0], plain["c"][1], plain["g"])}
+    assert kinds == {float, int, bool}  # plain Python, not numpy
+    assert json.loads(write_json(tmp_path / "x.json", plain).read_text()) == plain
+
+
+@pytest.mark.parametrize("bad", [object(), {1, 2}, b"bytes", 1j])
+def test_to_jsonable_refuses_what_json_cannot_hold(bad):
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        to_jsonable({"x": [bad]})
+
+
+def test_every_writer_uses_the_one_cleaner():
+    from rcollapse.benchmarks.results import plain
+    from rcollapse.figures.io import to_jsonable as figures_cleaner
+
+    assert plain is to_jsonable and figures_cleaner is to_jsonable
