@@ -23,7 +23,8 @@ import numpy as np
 from rcollapse.solvers import cvx, lbfgs, newton
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
 from rcollapse.solvers.kkt import certify
-from rcollapse.solvers.newton_cg import FAST_FROM, method_for_size
+from rcollapse.solvers import newton_cg
+from rcollapse.solvers.newton_cg import method_for_size
 from rcollapse.solvers.result import Solution
 from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import parse_utility
@@ -273,7 +274,8 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
         sol = _solve_once(U, n, method=chosen, tol=tol, max_iter=max_iter, start=start,
                           check_memory=check_memory, progress=progress)
         relation = ">" if chosen == "fast" else "<="
-        status = f"{sol.status}; method {chosen} chosen by auto (n = {n} {relation} FAST_FROM = {FAST_FROM})"
+        status = (f"{sol.status}; method {chosen} chosen by auto (n = {n} {relation} FAST_FROM = "
+                  f"{newton_cg.FAST_FROM})")
         return dataclasses.replace(sol, status=status)
     if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
             or not 0.0 < tol < 1.0):

@@ -298,7 +298,90 @@ def test_error_bound_json():
     eb = error_bound("log", [1.0, 0.5, 0.0])
     assert isinstance(eb, ErrorBound)
     assert set(eb.to_json()) == {"value", "reason", "mu", "projected_gradient", "n", "rounding",
-                                 "offset"}
+                                 "offset", "sums", "summation_error", "seconds"}
+    assert eb.sums == "dense" and eb.seconds >= 0.0 and eb.summation_error is None
+    with pytest.raises(ValueError, match="sums = 'quick' is unknown; valid"):
+        error_bound("log", [1.0, 0.5, 0.0], sums="quick")
+
+
+# ------------------------------------------------------------------------------------
+# Step 7: the bound by fast sums, against the dense one
+# ------------------------------------------------------------------------------------
+def _symmetric_point(y, odd: bool):
+    mid = [0.5] if odd else []
+    return np.concatenate((1.0 - y, mid, y[::-1])), np.concatenate((y, mid, 1.0 - y[::-1]))
+
+
+@pytest.mark.parametrize("spec, n", [("power:0.5", 2400), ("log", 2001), ("neg-power:1", 2400),
+                                     ("log-sigmoid:1", 2001), ("power:0.3", 2400)])
+def test_fast_bound_is_a_bound_and_near_the_dense_one(spec, n):
+    """At the fast solver's answer and at a symmetric move of it by about 1e-8: the fast
+    bound is >= the true error (against newton at tol 1e-12, less that reference's own
+    dense bound) and near the dense bound on the same point (measured at n = 3000..4000:
+    1.0 to 5.2 times at the optimum, equal to 4 digits at the moved point)."""
+    sol = solve(spec, n, method="fast")
+    ref = solve(spec, n, method="newton", tol=1e-12)
+    ref_bound = error_bound(spec, ref.rewards, complement=ref.complement, sums="dense").value
+    y = sol.complement[: n // 2]
+    moved = _symmetric_point(y + 1e-7 * y * (1.0 - 2.0 * y), n % 2 == 1)
+    for (r, q), near in (((sol.rewards, sol.complement), (1.0, 10.0)), (moved, (0.999, 1.001))):
+        dense = error_bound(spec, r, complement=q, sums="dense")
+        fast = error_bound(spec, r, complement=q, sums="fast")
+        assert fast.sums == "fast" and dense.sums == "dense"
+        assert 0.0 <= fast.summation_error < 1e-12, fast
+        assert fast.value >= float(np.max(np.abs(q - ref.complement))) - ref_bound
+        assert near[0] * dense.value <= fast.value <= near[1] * dense.value, (fast, dense)
+
+
+def test_fast_rounding_terms_cover_the_dense_ones():
+    """Step 7's per-row error e (fast sums) is at least step 5's (dense) on every row and
+    at most 40 times it (power:0.3, A > 0: the |log d| terms; n = 1001, odd)."""
+    from rcollapse.solvers import bound as B
+
+    U, n = parse_utility("power:0.3"), 1001
+    sol = solve(U, n, method="fast")
+    _, _, E, A, _ = B._constants(U)
+    rx, qx = B._feasible_point(sol.rewards, sol.complement)
+    top, eta, _ = B._offsets(sol.rewards, rx, qx)
+    g_d, e_d = B._gradient_with_error(U, rx, qx, top, eta, E, A, B.CHUNK_ELEMENTS)
+    g_f, e_f, rel = B._fast_gradient_with_error(U, rx, qx, top, eta, E, A, B.CHUNK_ELEMENTS,
+                                                B.SPOT_ROWS, 0)
+    inner = np.arange(n) != n // 2  # the middle: g = 0 exactly by symmetry, e = 0
+    assert A > 0 and np.all(np.abs(g_f - g_d) <= e_f + e_d)
+    assert np.all(e_f[inner] >= e_d[inner]) and np.all(e_f[inner] <= 40 * e_d[inner])
+
+
+def test_a_broken_fast_sum_shows_in_the_fast_bound(monkeypatch):
+    """A gradient off by 1e-9 of its force on every row: the spot rows see it, and the
+    bound grows to cover it (it stays >= the dense bound of the true gradient)."""
+    from rcollapse.solvers import newton_cg as NCG
+
+    spec, n = "log", 2000
+    sol = solve(spec, n, method="fast")
+    dense = error_bound(spec, sol.rewards, complement=sol.complement, sums="dense")
+    right = NCG.FastHalf.gradient
+
+    def broken(self, tree):
+        q, force = right(self, tree)
+        return q + 1e-9 * force, force
+
+    monkeypatch.setattr(NCG.FastHalf, "gradient", broken)
+    fast = error_bound(spec, sol.rewards, complement=sol.complement, sums="fast")
+    assert fast.summation_error >= 0.9e-9 and fast.value >= 10 * dense.value, (fast, dense)
+
+
+def test_auto_sums_are_fast_above_fast_from_for_symmetric_points(monkeypatch):
+    from rcollapse.solvers import newton_cg as NCG
+
+    sol = solve("log", 600)
+    assert error_bound("log", sol.rewards, complement=sol.complement).sums == "dense"
+    monkeypatch.setattr(NCG, "FAST_FROM", 500)
+    assert error_bound("log", sol.rewards, complement=sol.complement).sums == "fast"
+    r = sol.rewards.copy()
+    r[100] += 1e-9  # not symmetric: dense, or refused when fast is asked for
+    assert error_bound("log", r).sums == "dense"
+    with pytest.raises(ValueError, match="symmetric"):
+        error_bound("log", r, sums="fast")
 
 
 # ------------------------------------------------------------------------------------

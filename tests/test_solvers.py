@@ -175,7 +175,7 @@ def test_bad_n(n, shown):
 
 
 def test_bad_method_and_tol():
-    with pytest.raises(SolverInputError, match=r"method = 'simplex' is unknown; valid: newton, cvxpy, lbfgs"):
+    with pytest.raises(SolverInputError, match=r"method = 'simplex' is unknown; valid: auto, newton, cvxpy, lbfgs, fast"):
         solve("log", 5, method="simplex")
     with pytest.raises(SolverInputError, match="tol = 0"):
         solve("log", 5, tol=0)
