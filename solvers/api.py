@@ -111,8 +111,8 @@ def memory_refusal(U, n: int, method: str, need: int, free: int) -> str:
     the method that fits where one does (fast takes any U but linear; newton is tried
     second).
 
-    >>> memory_refusal(parse_utility("power:0.5"), 100_000, "newton", 40 * 2**30, 10 * 2**30)[-60:]
-    "valid: method 'fast' (about 0.337 GiB; the default, auto) or a smaller n"
+    >>> memory_refusal(parse_utility("power:0.5"), 100_000, "newton", 40 * 2**30, 10 * 2**30)
+    "n = 100000 needs about 40 GiB for method 'newton', more than the 10 GiB available; valid: method 'fast' (about 0.325 GiB; the default, auto) or a smaller n"
     """
     head = (f"n = {n} needs about {need / 2**30:.3g} GiB for method {method!r}, more than the "
             f"{free / 2**30:.3g} GiB available; valid: ")
