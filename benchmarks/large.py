@@ -9,7 +9,9 @@ above ``dense_max`` (its Hessian is an (n/2)^2 matrix: 10^4 needs 0.6 GB, 10^5 w
 need 60 GB). Each run is a child process (so its peak memory is its own), timed from the
 call of the solver to its certified answer (wall and CPU seconds: on a shared machine the
 wall time includes waiting for a core); imports and the sympy-derived forms of U are
-made before the clock starts. A row records seconds, KKT residual, Newton steps, the CG
+made before the clock starts. A row records seconds, KKT residual, Newton steps (over
+every level), the seconds of the error bound of the answer (:func:`solvers.bound.error_bound`,
+by fast sums for the fast method, timed after the solve's clock stops), the CG
 iterations of each Newton step on the last level, the fast certificate's measured
 summation error and its bound on the residual, the child's peak resident memory, and for
 U = log the largest distance to the exact optimum, the Gauss-Lobatto nodes (Stieltjes),
@@ -147,17 +149,20 @@ def _peak_rss_bytes() -> int:
 def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
     try:
         from rcollapse.solvers import solve
+        from rcollapse.solvers.bound import error_bound
         from rcollapse.solvers.newton_cg import solve_newton_cg
         from rcollapse.theory.utilities import parse_utility
 
         U = parse_utility(spec)
-        solve(U, 8)  # warm-up: the sympy-derived forms, imports
+        warm = solve(U, 8)  # warm-up: the sympy-derived forms (the bound's too), imports
+        error_bound(U, warm.rewards, complement=warm.complement)
         row = {"ok": True, "rss_before": _peak_rss_bytes()}
         t0, c0 = time.perf_counter(), time.process_time()
         if method == "fast":
             out = solve_newton_cg(U, n)
             row.update({"seconds": time.perf_counter() - t0, "kkt_residual": out.kkt_residual,
-                        "iterations": out.iterations, "total_iterations": out.total_iterations,
+                        "iterations": out.total_iterations, "last_level_iterations": out.iterations,
+                        "total_iterations": out.total_iterations,
                         "levels": list(out.levels), "cg_iterations": list(out.cg_iterations),
                         "summation_error": out.summation_error,
                         "kkt_error_bound": out.kkt_error_bound, "spot_rows": out.spot_rows,
@@ -169,7 +174,15 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
                         "iterations": sol.iterations})
             complement = sol.complement
         row["cpu_seconds"] = time.process_time() - c0  # the machine is shared: wall time
-        row["peak_rss"] = _peak_rss_bytes()             # includes waiting for a core
+        t0, c0 = time.perf_counter(), time.process_time()  # includes waiting for a core
+        # the error bound of the answer: fast sums for the fast method (step 7 of
+        # solvers.bound), dense sums for the dense one
+        rewards = out.rewards if method == "fast" else sol.rewards
+        eb = error_bound(U, rewards, complement=complement, sums="fast" if method == "fast" else "dense")
+        row.update({"bound_seconds": time.perf_counter() - t0, "bound_cpu_seconds": time.process_time() - c0,
+                    "error_bound": eb.value, "bound_sums": eb.sums,
+                    "bound_summation_error": eb.summation_error})
+        row["peak_rss"] = _peak_rss_bytes()
         if U.family == "log":
             t0 = time.perf_counter()
             exact = gauss_lobatto_rewards_marching(n)
@@ -323,10 +336,11 @@ def make_figure(data):
 
 
 def format_table(data) -> str:
-    """One line per run: utility, method, n, seconds, KKT residual, CG iterations,
-    summation error, peak memory, and the distance to Gauss-Lobatto for log."""
-    lines = [f"{'utility':<14} {'method':<6} {'n':>8} {'wall s':>9} {'cpu s':>9} {'kkt':>9} {'cg':>12} "
-             f"{'sum.err':>8} {'MB':>6} {'|r-GLL|':>8}"]
+    """One line per run: utility, method, n, seconds, the error bound's seconds, KKT
+    residual, CG iterations, summation error, peak memory, and the distance to
+    Gauss-Lobatto for log."""
+    lines = [f"{'utility':<14} {'method':<6} {'n':>8} {'wall s':>9} {'cpu s':>9} {'bound s':>8} {'kkt':>9} "
+             f"{'cg':>12} {'sum.err':>8} {'MB':>6} {'|r-GLL|':>8}"]
     for r in data["rows"]:
         if not r.get("ok"):
             lines.append(f"{r['utility']:<14} {r['method']:<6} {r['n']:>8} failed: {r.get('error')}")
@@ -336,8 +350,9 @@ def format_table(data) -> str:
         gll = f"{r['gauss_lobatto_max_diff']:.1e}" if "gauss_lobatto_max_diff" in r else "-"
         mb = r.get("peak_rss", 0) / 2**20
         cpu = f"{r['cpu_seconds']:.2f}" if r.get("cpu_seconds") is not None else "-"
+        bound = f"{r['bound_seconds']:.2f}" if r.get("bound_seconds") is not None else "-"
         lines.append(f"{r['utility']:<14} {r['method']:<6} {r['n']:>8} {r['seconds']:>9.2f} {cpu:>9} "
-                     f"{r['kkt_residual']:>9.1e} {cg:>12} {se:>8} {mb:>6.0f} {gll:>8}")
+                     f"{bound:>8} {r['kkt_residual']:>9.1e} {cg:>12} {se:>8} {mb:>6.0f} {gll:>8}")
     for spec, by in data.get("slopes", {}).items():
         lines.append(f"slope {spec}: " + ", ".join(f"{m} {s:.2f}" if s is not None else f"{m} -"
                                                    for m, s in by.items()))
@@ -346,9 +361,10 @@ def format_table(data) -> str:
 
 def markdown_table(data) -> str:
     """The README's table: one row per n, one column per utility, each cell the wall and
-    CPU seconds of the fast method and its CG iterations per Newton step on the last
-    level; then the fitted slopes, the worst certificate and, for U = log, the largest
-    distance to the Gauss-Lobatto nodes."""
+    CPU seconds of the fast method, the wall seconds of its error bound (where recorded)
+    and its CG iterations per Newton step on the last level; then the fitted slopes, the
+    worst certificate, the largest bound and its largest cost against the solve's and, for
+    U = log, the largest distance to the Gauss-Lobatto nodes."""
     rows = [r for r in data["rows"] if r["method"] == "fast"]
     specs = list(dict.fromkeys(r["utility"] for r in rows))
     sizes = sorted({r["n"] for r in rows})
@@ -365,7 +381,9 @@ def markdown_table(data) -> str:
                 r = hit[0]
                 cpu = f" ({r['cpu_seconds']:.3g} CPU)" if r.get("cpu_seconds") is not None else ""
                 cg = ", ".join(map(str, r.get("cg_iterations") or [])) or "-"
-                cells.append(f"{r['seconds']:.3g} s{cpu}; CG {cg}")
+                bound = (f" + bound {r['bound_seconds']:.3g} s" if r.get("bound_seconds") is not None
+                         else "")
+                cells.append(f"{r['seconds']:.3g} s{cpu}{bound}; CG {cg}")
         out.append(f"| {n} | " + " | ".join(cells) + " |")
     ok = [r for r in rows if r.get("ok")]
     every = data["rows"]
@@ -380,6 +398,14 @@ def markdown_table(data) -> str:
         lines.append(f"- every run certified: KKT residual <= {max(r['kkt_residual'] for r in ok):.1g}, "
                      f"summation error <= {max(r.get('summation_error') or 0.0 for r in ok):.1g} of the "
                      f"force scale; peak memory {max(r.get('peak_rss', 0) for r in ok) / 2**30:.2g} GiB")
+    bounded = [r for r in ok if r.get("bound_seconds") is not None]
+    if bounded:
+        worst = max(bounded, key=lambda r: r["bound_seconds"] / max(r["seconds"], 1e-300))
+        values = [r["error_bound"] for r in bounded if r.get("error_bound") is not None]
+        largest = f"at most {max(values):.1g}" if len(values) == len(bounded) else "none for some runs"
+        lines.append(f"- error bound by fast sums (`Solution.error_bound`, the proven max |r - r*|): "
+                     f"{largest}; its seconds at most {worst['bound_seconds'] / worst['seconds']:.2g} "
+                     f"times the solve's ({worst['utility']}, n = {worst['n']})")
     gll = [(r["n"], r["gauss_lobatto_max_diff"]) for r in ok if "gauss_lobatto_max_diff" in r]
     if gll:
         lines.append("- U = log against the Gauss-Lobatto nodes (an independent O(n) method): max |r - r*| "

@@ -111,7 +111,9 @@ def _large(data: dict) -> str:
         "`rcollapse bench solvers --large`: the fast method (`method=\"fast\"`, Newton-CG on "
         "fast kernel sums) from n = 10^3 to 10^6, each run a fresh child process; seconds from "
         "the call to the certified answer (wall, and CPU: on a shared machine the wall time "
-        "includes waiting for a core); CG: iterations of each Newton step on the last level.",
+        "includes waiting for a core), then the seconds of the answer's proven error bound "
+        "(`Solution.error_bound`, by the same fast sums, timed after the solve); CG: iterations "
+        "of each Newton step on the last level.",
         "",
         markdown_table(data),
         "",
@@ -148,7 +150,8 @@ PARTS = {
                           "rcollapse bench solvers --max-n 2000 --budget 60 --readme"),
     "bench-limit": Part("limit", _limit, ("solvers/limit.py",), "rcollapse bench limit --readme"),
     "atoms": Part("atoms", _atoms, ("solvers/", "theory/"), "rcollapse bench atoms --readme"),
-    "bench-large": Part("large", _large, ("solvers/newton_cg.py", "solvers/fastsum.py", "solvers/newton.py"),
+    "bench-large": Part("large", _large, ("solvers/newton_cg.py", "solvers/fastsum.py", "solvers/newton.py",
+                                                "solvers/bound.py"),
                         "rcollapse bench solvers --large --readme"),
     "bench-preconditioner": Part("preconditioner", _preconditioner,
                                  ("solvers/newton_cg.py", "solvers/fastsum.py"),
