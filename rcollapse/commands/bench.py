@@ -37,7 +37,8 @@ def add_arguments(parser):
                         help="allow replacing an existing results file of the same name")
     parser.add_argument("--large", action="store_true",
                         help="solvers only: the fast method (Newton-CG on fast sums) against "
-                        "dense Newton from n = 10^3 to 10^6 (or --max-n), log-log time and slopes")
+                        "dense Newton from n = 10^3 to 10^6 (or --max-n), log-log time and slopes; "
+                        "each run also times its error bound (fast sums for the fast method)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
