@@ -284,20 +284,19 @@ def _json_error(path: Path, lineno: int, err: json.JSONDecodeError) -> str:
     ...     json.loads('{"prompt": "a' + chr(9) + 'b"}')  # a raw tab inside a string
     ... except json.JSONDecodeError as err:
     ...     print(_json_error(Path("my.jsonl"), 3, err))
-    my.jsonl:3:14: not valid JSON: Invalid control character at: line 3 column 14 (a tab or newline inside a string must be written \\t or \\n)
+    my.jsonl:3: not valid JSON: Invalid control character at: line 3 column 14 (a tab or newline inside a string must be written \\t or \\n)
     """
     hint = ""
     if err.msg.startswith("Invalid control character"):
         hint = r" (a tab or newline inside a string must be written \t or \n)"
-    return (f"{path}:{lineno}:{err.colno}: not valid JSON: {err.msg}: line {lineno} "
-            f"column {err.colno}{hint}")
+    return f"{path}:{lineno}: not valid JSON: {err.msg}: line {lineno} column {err.colno}{hint}"
 
 
 def load_jsonl(path, *, min_prompts: int = 2) -> list[RankingExample]:
     """Read rankings and TRL pairs from a JSONL file (see the module docstring).
 
-    Raises ``DataError`` naming ``path:line`` for a malformed line (``path:line:column``
-    and the parser's whole message for bad JSON), and for a file with fewer than
+    Raises ``DataError`` naming ``path:line`` for a malformed line (and the column, with
+    the parser's whole message, for bad JSON), and for a file with fewer than
     ``min_prompts`` prompts. Each example's ``source`` is ``"path:line"``.
     """
     p = Path(path)

@@ -140,7 +140,7 @@ def _split_verdict(row: dict, split: str, *, prompt_aware: bool) -> dict:
         return {**out, "text": "not measured"}
     rel = w1 / flat
     out.update(relative_w1=rel, collapsed=rel <= COLLAPSE_FRACTION)
-    where = f"W1 to the optimum {w1:.3f}, {rel:.0%} of flat rewards' {flat:.3f}"
+    where = f"W1 to the optimum {w1:.3f}, {rel:.1%} of flat rewards' {flat:.3f}"
     if not prompt_aware:
         state = "collapsed onto U's optimum" if out["collapsed"] else "not collapsed"
         return {**out, "text": f"{state} ({where})"}
@@ -154,15 +154,15 @@ def _split_verdict(row: dict, split: str, *, prompt_aware: bool) -> dict:
                                f"{apart:.3f})"}
     frac = apart / ceiling
     out.update(apart_fraction=frac, kept_apart=frac >= APART_FRACTION)
-    if frac > 1.0:
-        types = f"types {apart:.3f} apart, beyond the {ceiling:.3f} their optima allow"
+    if round(apart, 3) > round(ceiling, 3):  # off the optima (the ceiling is theirs)
+        types = f"types {apart:.3f} apart, more than the {ceiling:.3f} of their optima"
     else:
         types = (f"types {'kept apart' if out['kept_apart'] else 'not kept apart'}, "
                  f"{apart:.3f} of a possible {ceiling:.3f}")
     return {**out, "text": f"{types}; {state} ({where})"}
 
 
-def collapse_verdict(row: dict, *, utility: str) -> dict:
+def collapse_verdict(row: dict, *, utility: str, caveats: dict | None = None) -> dict:
     """Did training collapse? A verdict per split from one metrics row, with its numbers.
 
     Theorem 1: near the maximum of (1) every prompt's sorted rewards sit on the optimum
@@ -171,15 +171,21 @@ def collapse_verdict(row: dict, *, utility: str) -> dict:
     Under ``prompt-aware`` utilities (section 3.2) the aim is the opposite for the types:
     they are *kept apart* when ``w1_open_vs_closed`` >= ``APART_FRACTION`` x
     ``w1_open_vs_closed_optimum``, the value at the optima (no verdict on the types when
-    that ceiling is under ``MIN_CEILING`` or a type is missing). ``line`` says it in words.
+    that ceiling is under ``MIN_CEILING`` or a type is missing). ``caveats`` (split ->
+    words, e.g. a split of too few prompts) go into that split's text. ``line`` says it
+    all in words.
 
     >>> row = {"w1_to_optimum_train": 0.01, "w1_flat_to_optimum_train": 0.25}
     >>> collapse_verdict(row, utility="log")["line"]
-    "verdict (U = log): train: collapsed onto U's optimum (W1 to the optimum 0.010, 4% of flat rewards' 0.250)"
+    "verdict (U = log): train: collapsed onto U's optimum (W1 to the optimum 0.010, 4.0% of flat rewards' 0.250)"
     """
     prompt_aware = utility in ("prompt-aware", "prompt-aware-dial")
     splits = {s: _split_verdict(row, s, prompt_aware=prompt_aware) for s in ("train", "test")
               if f"w1_to_optimum_{s}" in row}
+    for s, words in (caveats or {}).items():
+        if s in splits:
+            splits[s] = {**splits[s], "caveat": words,
+                         "text": f"{splits[s]['text']} [{words}]"}
     line = f"verdict (U = {utility}): " + "; ".join(f"{'held-out' if s == 'test' else s}: {v['text']}"
                                    for s, v in splits.items())
     rule = (f"collapsed: W1 to the optimum of (5) <= {COLLAPSE_FRACTION:g} x that of flat "

@@ -54,8 +54,8 @@ from rcollapse.empirical.losses import (LOSSES, floor_for, prompt_utility, refer
 from rcollapse.outputs import check_output_dir, write_json
 
 __all__ = ["TrainConfig", "train", "load_examples", "METRIC_KEYS", "RESUME_OPTIONS",
-           "file_record", "check_file_record", "prompt_specs", "split_warnings",
-           "metrics_figure", "plot_metrics"]
+           "file_record", "check_file_record", "prompt_specs", "small_splits",
+           "split_warnings", "metrics_figure", "plot_metrics"]
 
 #: The keys every metrics.jsonl row and summary.json have.
 METRIC_KEYS = ("step", "loss", "w1_to_optimum_train", "w1_to_optimum_test",
@@ -249,6 +249,7 @@ def _split_record(config: TrainConfig, train_ex, test_ex, device: str, precision
             "test_fraction": len(test_ex) / (len(train_ex) + len(test_ex)),
             "held_out": held_out,
             "types": {"train": _type_counts(train_ex), "test": _type_counts(test_ex)},
+            "small_splits": small_splits(train_ex, test_ex),
             "device": device, "precision": precision}
 
 
@@ -265,25 +266,31 @@ def _more_prompts_hint(config: TrainConfig, split: str, size: int) -> str:
     return f"give --test-data {config.test_data} more prompts"
 
 
-def split_warnings(config: TrainConfig, train_ex, test_ex) -> list[str]:
-    """One line per split with fewer than ``MIN_PROMPTS_PER_TYPE`` prompts of a type (of
-    all, when untyped): the split's per-type metrics, W1 open vs closed above all, then
-    rest on too few prompts to judge; the line says how to get more."""
-    out = []
-    for split, label, examples in (("train", "train", train_ex), ("test", "held-out", test_ex)):
+def small_splits(train_ex, test_ex) -> dict:
+    """{split: its prompt counts in words} for each split with fewer than
+    ``MIN_PROMPTS_PER_TYPE`` prompts of a type (of all, when untyped)."""
+    out = {}
+    for split, examples in (("train", train_ex), ("test", test_ex)):
         c = _type_counts(examples)
         if c["open"] + c["closed"]:
-            if min(c["open"], c["closed"]) >= MIN_PROMPTS_PER_TYPE:
-                continue
-            what = (f"{c['open']} open and {c['closed']} closed prompts (fewer than "
-                    f"{MIN_PROMPTS_PER_TYPE} of a type): its W1 open vs closed and per-type W1s")
+            if min(c["open"], c["closed"]) < MIN_PROMPTS_PER_TYPE:
+                out[split] = f"{c['open']} open and {c['closed']} closed prompts"
         elif len(examples) < MIN_PROMPTS_PER_TYPE:
-            what = (f"{len(examples)} prompts (fewer than {MIN_PROMPTS_PER_TYPE}): its W1 to "
-                    "the optimum")
-        else:
-            continue
-        out.append(f"the {label} split has {what} rest on too few prompts to judge; "
-                   f"{_more_prompts_hint(config, split, len(examples))}")
+            out[split] = f"{len(examples)} prompts"
+    return out
+
+
+def split_warnings(config: TrainConfig, train_ex, test_ex) -> list[str]:
+    """One line per split in ``small_splits``: its metrics, W1 open vs closed above all,
+    rest on too few prompts to judge; the line says how to get more."""
+    out = []
+    for split, counts in small_splits(train_ex, test_ex).items():
+        size = len(train_ex if split == "train" else test_ex)
+        typed = "open" in counts
+        what = "its W1 open vs closed and per-type W1s" if typed else "its W1 to the optimum"
+        out.append(f"the {'held-out' if split == 'test' else split} split has {counts} (fewer "
+                   f"than {MIN_PROMPTS_PER_TYPE}{' of a type' if typed else ''}): {what} rest "
+                   f"on too few prompts to judge; {_more_prompts_hint(config, split, size)}")
     return out
 
 
@@ -644,7 +651,9 @@ def _finish(out: Path, config: TrainConfig, effective: dict, notes: list, *, res
         if k.startswith(("spread_", "w1_to_optimum_open", "w1_to_optimum_closed",
                          "w1_open_vs_closed_optimum", "w1_flat_to_optimum")):
             summary[k] = v
-    verdict = collapse_verdict(final, utility=config.utility)
+    caveats = {split: f"only {counts}, too few to judge"
+               for split, counts in effective["small_splits"].items()}
+    verdict = collapse_verdict(final, utility=config.utility, caveats=caveats)
     summary.update({
         "seconds": time.perf_counter() - t0,
         "resumed": resumed,

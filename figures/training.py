@@ -79,7 +79,7 @@ def _read_jsonl(path: Path) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{k}:{err.colno}: not valid JSON: {err.msg}: line {k} "
+            raise ValueError(f"{path}:{k}: not valid JSON: {err.msg}: line {k} "
                              f"column {err.colno}") from None
     return rows
 

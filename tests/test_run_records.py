@@ -164,6 +164,7 @@ def test_config_records_the_effective_split_and_the_cli_prints_the_verdict(tmp_p
         assert v["collapsed"] == (v["w1_to_optimum"] <= COLLAPSE_FRACTION * v["w1_flat_to_optimum"])
     # 5 held-out prompts: a warning that says how to hold out more; no bar, no log dict
     assert summary["warnings"] and "--test-fraction F (now 0.25: 5 prompts)" in proc.err
+    assert verdict["test"]["caveat"] in verdict["line"] and "too few to judge" in verdict["line"]
     for bar in ("it/s", "s/it", "Writing model shards", "train_runtime"):
         assert bar not in proc.err, bar
 
@@ -298,7 +299,7 @@ def test_bad_json_is_named_by_line_and_column_with_the_whole_parser_message(tmp_
         try:
             json.loads(text)
         except json.JSONDecodeError as err:
-            expected = f"{path}:{line}:{err.colno}: not valid JSON: {err.msg}: line {line} column {err.colno}"
+            expected = f"{path}:{line}: not valid JSON: {err.msg}: line {line} column {err.colno}"
         proc = _cli("train", "--utility", "log", "--data", path, "--out", tmp_path / "run")
         assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
         assert expected in proc.err, proc.err
