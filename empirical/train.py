@@ -676,9 +676,14 @@ def _finish(out: Path, config: TrainConfig, effective: dict, notes: list, *, res
 def _loss_scale(ax, losses) -> None:
     """symlog when the loss spans more than a decade (-1/x's starts in the thousands),
     else linear, so that the axis always carries labelled ticks."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter, SymmetricalLogLocator
+
     finite = [abs(v) for v in losses if v is not None and math.isfinite(v)]
     if finite and max(finite) > 10 * max(min(finite), 1.0):
         ax.set_yscale("symlog")
+        ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1.0, subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title("training loss (symlog)")
     else:
         ax.set_title("training loss")
