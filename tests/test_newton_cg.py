@@ -109,6 +109,15 @@ def test_benchmark_writes_json_and_png(tmp_path):
     rows = data["rows"]
     assert {(r["method"], r["n"]) for r in rows} == {("fast", 64), ("fast", 200), ("dense", 64), ("dense", 200)}
     assert all(r["ok"] and r["kkt_residual"] <= 1e-9 and r["gauss_lobatto_max_diff"] <= 1e-10 for r in rows)
+    # each run's error bound, by the sums of its method, timed apart from the solve
+    assert all(r["bound_seconds"] > 0.0 and 0.0 < r["error_bound"] < 1e-9 for r in rows)
+    assert {r["bound_sums"] for r in rows if r["method"] == "fast"} == {"fast"}
+    assert {r["bound_sums"] for r in rows if r["method"] == "dense"} == {"dense"}
+    assert all(r["iterations"] == r["total_iterations"] >= r["last_level_iterations"]
+               for r in rows if r["method"] == "fast")
+    from rcollapse.benchmarks.large import markdown_table
+
+    assert "+ bound" in markdown_table(data) and "error bound by fast sums" in markdown_table(data)
     assert (tmp_path / data["json"].split("/")[-1]).exists() and data["png"].endswith(".png")
     merged = merge_saved([data["json"], data["json"]], out=tmp_path)
     assert len(merged["rows"]) == 8 and merged["slopes"]["log"]["fast"] is not None
