@@ -1,6 +1,6 @@
 """WARM's pictures (Ramé et al. 2024), from the report of ``rcollapse warm``.
 
-- ``warm-lmc``: linear mode connectivity. The held-out loss and pairwise accuracy along
+- ``warm-lmc``: linear mode connectivity. The validation loss and pairwise accuracy along
   theta(l) = (1 - l) theta_1 + l theta_2 between two members fine-tuned from one shared
   initialization, with the straight line between the endpoint losses; the barrier is
   the largest gap above that line.
@@ -8,9 +8,16 @@
   model picks among N candidates, against N, for the members, the weight average
   (``warm``), the greedy soup and the prediction ensemble, beside the oracle and a
   random pick.
+
+The same two drawings are a run's own ``lmc.png`` and ``best_of_n.png``:
+``draw_run_plots(report, DIR)`` draws them from the report that ``run_warm`` returns
+(``rcollapse warm`` calls it; the empirical room draws nothing).
 """
 
 from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -18,6 +25,7 @@ from matplotlib.figure import Figure
 from rcollapse.figures import style
 from rcollapse.figures import training as T
 from rcollapse.figures.registry import register
+from rcollapse.outputs import atomic_write_bytes
 
 COMBINED = {"warm": style.OKABE_ITO["blue"], "greedy": style.OKABE_ITO["green"],
             "ensemble": style.OKABE_ITO["vermillion"]}
@@ -38,21 +46,31 @@ def _report(*, quick: bool, source, runs) -> T.WarmReport:
     return T.read_warm(T.ensure_warm(root=runs, quick=quick))
 
 
-def compute_lmc(*, quick: bool, source=None, runs=None) -> dict:
-    rep = _report(quick=quick, source=source, runs=runs)
-    lmc = rep.report["lmc"]
+def lmc_data(report: dict, *, source: str) -> dict:
+    """``make_lmc``'s data from a WARM report: one curve per noise level."""
+    lmc = report["lmc"]
     curves = lmc.get("by_noise") or {"clean": {k: lmc[k] for k in ("lambdas", "loss", "accuracy",
                                                                    "barrier")}}
-    return {"source": str(rep.path), "curves": curves}
+    return {"source": source, "curves": curves}
+
+
+def bon_data(report: dict, *, source: str) -> dict:
+    """``make_bon``'s data from a WARM report (ValueError when it has no best-of-N)."""
+    best = report["best_of_n"]
+    if "picked" not in best:
+        raise ValueError(f"--from {source}: the report has no best-of-N ({best.get('skipped')})")
+    return {"source": source, "N": best["N"], "oracle": best["oracle"],
+            "random": best["random"], "picked": best["picked"]}
+
+
+def compute_lmc(*, quick: bool, source=None, runs=None) -> dict:
+    rep = _report(quick=quick, source=source, runs=runs)
+    return lmc_data(rep.report, source=str(rep.path))
 
 
 def compute_bon(*, quick: bool, source=None, runs=None) -> dict:
     rep = _report(quick=quick, source=source, runs=runs)
-    best = rep.report["best_of_n"]
-    if "picked" not in best:
-        raise ValueError(f"--from {rep.path}: the report has no best-of-N ({best.get('skipped')})")
-    return {"source": str(rep.path), "N": best["N"], "oracle": best["oracle"],
-            "random": best["random"], "picked": best["picked"]}
+    return bon_data(rep.report, source=str(rep.path))
 
 
 def example_lmc() -> dict:
@@ -87,7 +105,7 @@ def make_lmc(data: dict) -> Figure:
         axes[0, 1].plot(lam, c["accuracy"], color=colour, marker="o", markersize=2.5,
                         label=noise_text(label))
     axes[0, 0].set_xlabel(r"$\lambda$ in $(1-\lambda)\theta_1 + \lambda\theta_2$")
-    axes[0, 0].set_ylabel("held-out loss, $-$(1) per prompt")
+    axes[0, 0].set_ylabel("validation loss, $-$(1) per prompt")
     style.panel_letter(axes[0, 0], "a", title="loss (dotted: straight line)")
     axes[0, 1].set_xlabel(r"$\lambda$")
     axes[0, 1].set_ylabel("pairwise ranking accuracy")
@@ -124,3 +142,29 @@ def make_bon(data: dict) -> Figure:
     axes[0, 0].set_ylabel("true reward of the pick (words)")
     style.legend_below(fig, ncol=3)
     return fig
+
+
+def _write_png(make, data: dict, path: Path) -> Path:
+    """Draw ``make(data)`` in the package style and write it as one PNG (atomically)."""
+    with style.paper_style():
+        fig = make(data)
+        try:
+            buffer = BytesIO()
+            fig.savefig(buffer, format="png", dpi=style.DPI)
+        finally:
+            style.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def draw_run_plots(report: dict, run_dir) -> list[Path]:
+    """A WARM run's own pictures, from its report: ``DIR/lmc.png`` (``make_lmc``) and,
+    when the report has best-of-N (built-in data), ``DIR/best_of_n.png`` (``make_bon``).
+    Returns the paths written."""
+    run_dir = Path(run_dir)
+    source = str(run_dir / "report.json")
+    paths = [_write_png(make_lmc, lmc_data(report, source=source), run_dir / "lmc.png")]
+    if "picked" in report["best_of_n"]:
+        paths.append(_write_png(make_bon, bon_data(report, source=source),
+                                run_dir / "best_of_n.png"))
+    return paths

@@ -122,6 +122,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from rcollapse.empirical import warm as W  # noqa: E402
+from rcollapse.empirical import warm_members as WM  # noqa: E402
 
 TINY_TRAIN = {"epochs": 1.0, "batch": 4, "eval_every": 100, "eval_prompts": 4}
 
@@ -210,7 +211,7 @@ def test_resume_keeps_finished_members(tmp_path, monkeypatch):
     done.mkdir(parents=True)
     (done / "summary.json").write_text("{}")
     trained = []
-    monkeypatch.setattr(W, "_train_one", lambda tc, d: trained.append(d.name))
+    monkeypatch.setattr(WM, "_train_one", lambda tc, d: trained.append(d.name))
     W.train_members(W.resolve_config(None, run, resume=True), run, progress=False)
     assert trained == ["member_1"]
     with pytest.raises(W.WarmInputError, match="options differ"):
@@ -221,6 +222,10 @@ def test_resume_keeps_finished_members(tmp_path, monkeypatch):
 def tiny_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("warm") / "run"
     report = W.run_warm(_tiny_config(), run, progress=False)
+    from rcollapse.figures.warm import draw_run_plots
+
+    assert not list(run.glob("*.png"))  # the empirical room draws nothing
+    draw_run_plots(report, run)  # what `rcollapse warm` does after run_warm
     return run, report
 
 
@@ -300,9 +305,9 @@ def test_parallel_members_get_cores_over_jobs_threads(tmp_path, monkeypatch):
             self.returncode = 0
             return 0
 
-    monkeypatch.setattr(W, "_threads_per_job", lambda jobs: 8 // jobs)
-    monkeypatch.setattr(W.subprocess, "Popen", FakeProcess)
-    monkeypatch.setattr(W.time, "sleep", lambda s: None)
+    monkeypatch.setattr(WM, "threads_per_job", lambda jobs: 8 // jobs)
+    monkeypatch.setattr(WM.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(WM.time, "sleep", lambda s: None)
     W.train_members(config, run, progress=False)
     assert len(launched) == 3
     assert max(n for _, _, n in launched) == 2  # never more than J at once
@@ -311,3 +316,39 @@ def test_parallel_members_get_cores_over_jobs_threads(tmp_path, monkeypatch):
         assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
     assert sorted(s["config"]["seed"] for s, _, _ in launched) == [1, 2, 3]
     assert len({s["config"]["backbone"] for s, _, _ in launched}) == 1  # the shared init
+
+
+def test_a_failed_member_process_is_named_and_the_others_still_run(tmp_path, monkeypatch):
+    """--jobs J: a member whose process fails does not stop the others; one error names it."""
+    config = _tiny_config(members=3, noise=(0.0,), jobs=2)
+    run = tmp_path / "run"
+    W.prepare_run(config, run)
+    finished = []
+
+    class FakeProcess:
+        def __init__(self, argv, *, stdout, stderr, env):
+            self.dir = Path(json.loads(Path(argv[-1]).read_text())["dir"])
+            self.returncode = None
+
+        def poll(self):
+            self.returncode = 1 if self.dir.name == "member_0" else 0
+            finished.append(self.dir.name)
+            return self.returncode
+
+    monkeypatch.setattr(WM.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(WM.time, "sleep", lambda s: None)
+    with pytest.raises(RuntimeError, match=r"1 member\(s\) failed: .*member_0 \(exit 1, log "):
+        W.train_members(config, run, progress=False)
+    assert sorted(finished) == ["member_0", "member_1", "member_2"]
+
+
+def test_run_plots_without_best_of_n_draw_only_lmc(tmp_path):
+    """A --data run's report has no best-of-N: draw_run_plots writes lmc.png alone."""
+    from rcollapse.figures.warm import draw_run_plots, example_lmc
+
+    report = {"lmc": {"by_noise": example_lmc()["curves"]},
+              "best_of_n": {"skipped": "best-of-N needs candidates with true rewards"}}
+    paths = draw_run_plots(report, tmp_path)
+    assert [p.name for p in paths] == ["lmc.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lmc.png"]
+    assert (tmp_path / "lmc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

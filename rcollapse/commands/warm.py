@@ -110,6 +110,9 @@ def run(args) -> int:
         out = args.out
     report = run_warm(config, out, resume=args.resume is not None,
                       progress=not args.no_progress)
+    from rcollapse.figures.warm import draw_run_plots
+
+    draw_run_plots(report, out)  # lmc.png, best_of_n.png: the figures' own drawings
 
     acc = report["accuracy"]
     print(f"{out}: report.json, report.md, lmc.png" +
