@@ -4,8 +4,9 @@ A batch is a flat logit vector ``z`` holding the completions of B prompts one af
 other, with ``sizes`` (B,) their n's. The reward is r = sigmoid(z), in [0, 1].
 
 - ``utility_loss``: minus the overall utility (1), the mean over the batch's prompts of
-  ``sum_{i<j} U_p(r_i - r_j)``, U_p continued linearly below a floor (the one rule of
-  ``empirical.random_features.continued_utility``) so that mis-ordered pairs have a value.
+  ``sum_{i<j} U_p(r_i - r_j)``, U_p continued linearly below its floor (the one rule of
+  ``empirical.random_features.continued_utility``) so that mis-ordered pairs have a value;
+  the caller computes each floor once (``floor_for``) and passes it in.
 - ``bt_loss``: TRL's pairwise loss ``-log sigmoid(z_i - z_j)`` on the logits, here over
   all i < j pairs of a ranking (mean over pairs), plus TRL's centering term
   ``coefficient * mean((z_i + z_j)^2)``.
@@ -28,7 +29,6 @@ U = x and s = 1 gives U = -1/x, the paper's rule at its two ends).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from rcollapse.empirical.random_features import continued_utility, training_floo
 from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = [
-    "LOSSES",
     "PROMPT_AWARE",
     "MIN_FLOOR",
     "bt_loss",
@@ -49,8 +48,6 @@ __all__ = [
     "validate_utility",
 ]
 
-#: --loss choices.
-LOSSES = ("utility", "bt", "plackett-luce")
 #: The prompt-aware rules, by name: (spec for closed-ended, spec for open-ended).
 PROMPT_AWARE = {"prompt-aware": ("linear", "neg-power:1"), "prompt-aware-dial": None}
 #: The dial rounds a = (1 + s) / 2 to this step, so optima are solved once per value.
@@ -155,21 +152,32 @@ def _segments(z, sizes):
     return z.split([int(s) for s in sizes])
 
 
-def utility_loss(z, sizes, specs):
+def utility_loss(z, sizes, specs, *, floors):
     """Minus (1) averaged over prompts: -mean_p sum_{i<j} U_p(r_i - r_j), r = sigmoid(z).
 
-    ``specs[p]`` is prompt p's utility spec; U_p is continued below ``floor_for``.
+    ``specs[p]`` is prompt p's utility spec and ``floors[p]`` its floor,
+    ``floor_for(specs[p], sizes[p])``, computed once by the caller (the loss solves
+    nothing): U_p is continued linearly below it.
+
+    >>> import torch
+    >>> z, sizes = torch.tensor([1.0, 0.0, 2.0, -2.0]), [2, 2]
+    >>> floors = [floor_for("linear", 2), floor_for("log", 2)]
+    >>> floors
+    [0.0, 0.0625]
+    >>> round(float(utility_loss(z, sizes, ["linear", "log"], floors=floors)), 4)
+    0.0206
     """
     import torch
 
+    if not len(specs) == len(floors) == len(sizes):
+        raise ValueError(f"utility_loss: {len(sizes)} rankings, {len(specs)} specs and "
+                         f"{len(floors)} floors; valid: one spec and one floor per ranking")
     terms = []
-    for zp, spec in zip(_segments(z, sizes), specs):
+    for zp, spec, floor in zip(_segments(z, sizes), specs, floors):
         n = zp.shape[0]
         r = torch.sigmoid(zp)
         i, j = torch.triu_indices(n, n, offset=1, device=z.device)
-        gaps = r[i] - r[j]
-        U = _utility(spec)
-        terms.append(continued_utility(U, gaps, floor=floor_for(spec, n)).sum())
+        terms.append(continued_utility(parse_utility(spec), r[i] - r[j], floor=floor).sum())
     return -torch.stack(terms).mean()
 
 
@@ -203,8 +211,3 @@ def plackett_luce_loss(z, sizes):
         terms.append((tail - zp)[:-1].sum())
     return torch.stack(terms).mean()
 
-
-def check_center_coefficient(value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"center coefficient {value!r}: valid: a finite number >= 0")
-    return float(value)

@@ -77,10 +77,12 @@ def _utility_loss(z, examples, specs) -> float:
     """Minus the overall utility (1) per prompt (the trained objective) at logits z."""
     import torch
 
-    from rcollapse.empirical.losses import utility_loss
+    from rcollapse.empirical.losses import floor_for, utility_loss
 
     sizes = [ex.n for ex in examples]
-    return float(utility_loss(torch.as_tensor(np.asarray(z), dtype=torch.float64), sizes, specs))
+    floors = [floor_for(spec, n) for spec, n in zip(specs, sizes)]
+    return float(utility_loss(torch.as_tensor(np.asarray(z), dtype=torch.float64), sizes, specs,
+                              floors=floors))
 
 
 def _load_state(model_dir: Path):
