@@ -4,8 +4,9 @@ Each field of a config dataclass is written once, with ``option``: its default, 
 its check and its flag. ``add_arguments`` builds the argparse options of ``rcollapse
 train`` and ``rcollapse warm`` from those fields; ``check_fields`` applies each field's
 check, once. A check is shared (``integer``, ``finite_number``, ``interval``, ``choice``,
-``optional``, ``existing_file``, ...): ``check(flag, value)`` is None for a valid value,
-else the one-line refusal naming the flag, the value and the valid range.
+``optional``, ``each``, ``existing_file``, ``delegated``, ``nested``, ...):
+``check(flag, value)`` is None for a valid value, else the one-line refusal naming the
+flag, the value and the valid range.
 
 >>> integer(min=1)("--batch", 0)
 '--batch 0: valid: an integer >= 1'
@@ -26,8 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["Check", "LOSS_NAMES", "RECORD_KEYS", "TrainConfig", "add_arguments", "boolean",
-           "check_fields", "choice", "cli_fields", "existing_file", "finite_number", "flag_of",
-           "integer", "interval", "nested", "optional", "option", "text"]
+           "check_fields", "choice", "cli_fields", "comma_separated", "delegated", "each",
+           "existing_file", "finite_number", "flag_of", "integer", "interval", "nested",
+           "optional", "option", "text"]
 
 #: --loss choices (``trainer.LOSSES`` maps each to its loss).
 LOSS_NAMES = ("utility", "bt", "plackett-luce")
@@ -106,6 +108,33 @@ def text(valid: str) -> Check:
 def optional(check: Check) -> Check:
     """None, or what ``check`` accepts."""
     return replace(check, accepts=lambda v: v is None or check.accepts(v))
+
+
+def each(check: Check, *, parse: Callable[[str], Any] | None = None) -> Check:
+    """A non-empty tuple (or list) of values that ``check`` accepts; a refusal names the
+    first bad one. ``parse`` reads the flag's text (``comma_separated``)."""
+    def accepts(values) -> bool:
+        return isinstance(values, (tuple, list)) and len(values) > 0 and all(
+            check.accepts(v) for v in values)
+
+    def refusal(flag, values) -> str:
+        if not isinstance(values, (tuple, list)) or not values:
+            return f"{flag} {values!r}: valid: one or more, each {check.valid}"
+        return next(check(flag, v) for v in values if not check.accepts(v))
+    return Check(accepts, f"one or more, each {check.valid}", parse, refusal=refusal)
+
+
+def comma_separated(parse: Callable[[str], Any]) -> Callable[[str], tuple]:
+    """An argparse type: ``"0,0.25"`` -> ``(0.0, 0.25)`` with ``parse=float``."""
+    def parse_all(text: str) -> tuple:
+        try:
+            return tuple(parse(v) for v in text.split(","))
+        except ValueError:
+            import argparse
+
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: valid: comma-separated values, each a {parse.__name__}") from None
+    return parse_all
 
 
 def existing_file() -> Check:

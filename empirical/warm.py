@@ -114,7 +114,7 @@ def _write_init(config: WarmConfig, run_dir: Path) -> str:
     init_dir = run_dir / "init"
     if not (init_dir / "fingerprint.json").is_file():
         model, tokenizer = load_reward_model(config.backbone, seed=config.seed,
-                                             dropout=config.train.get("dropout", 0.0))
+                                             dropout=config.train.dropout)
         fingerprint = state_fingerprint(model.state_dict())
         run_dir.mkdir(parents=True, exist_ok=True)
         files = {"data": file_record(config.data)} if config.data is not None else {}

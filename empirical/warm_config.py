@@ -8,37 +8,114 @@ warm_config.json in the run directory); ``validate`` refuses a bad value with a 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from rcollapse.empirical.config import (TrainConfig, boolean, check_fields, comma_separated,
+                                        delegated, each, existing_file, finite_number, integer,
+                                        interval, nested, optional, option)
 from rcollapse.outputs import check_output_dir
 
-__all__ = ["WarmConfig", "WarmInputError", "resolve_config", "validate"]
+__all__ = ["MEMBER_OPTIONS", "WarmConfig", "WarmInputError", "member_defaults",
+           "resolve_config", "validate"]
+
+#: The TrainConfig fields ``rcollapse warm`` takes as flags, for every member.
+MEMBER_OPTIONS = ("epochs", "lr", "batch", "eval_every", "scheduler", "device")
 
 
 class WarmInputError(ValueError):
     """Bad input for a WARM run; the message is one line."""
 
 
+def member_defaults() -> TrainConfig:
+    """The members' shared ``TrainConfig`` before the user's options: all of each
+    training file (``prompts`` None) and 32 prompts scored per split. Its ``utility``,
+    ``backbone``, ``data``, ``test_data`` and ``seed`` (and ``lr`` with ``lr_spread``) are
+    set per member (``warm_members.member_train_configs``)."""
+    return TrainConfig(prompts=None, eval_prompts=32)
+
+
+def _members_config(train) -> TrainConfig:
+    """``train`` as a TrainConfig: itself, or a dict of fields over ``member_defaults``."""
+    if isinstance(train, TrainConfig):
+        return train
+    if not isinstance(train, dict):
+        raise WarmInputError(f"train {train!r}: valid: a TrainConfig or a dict of its fields")
+    unknown = sorted(set(train) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise WarmInputError(f"train: unknown TrainConfig fields {unknown}")
+    return replace(member_defaults(), **train)
+
+
+def _warm_utility(spec) -> None:
+    if spec != "prompt-aware":
+        from rcollapse.theory.utilities import parse_utility
+
+        parse_utility(spec)  # UtilityError (a ValueError) for an unknown spec
+
+
+def _backbone(name) -> None:
+    from rcollapse.empirical.model import resolve_backbone
+
+    resolve_backbone(name)  # BackboneError (a ValueError): a missing model directory
+
+
 @dataclass(frozen=True)
 class WarmConfig:
-    """Everything that defines one WARM run; saved as warm_config.json."""
+    """Everything that defines one WARM run; saved as warm_config.json. ``train`` is the
+    members' shared ``TrainConfig`` (a dict is read as fields over ``member_defaults``);
+    WARM needs its ``lr`` > 0, where ``rcollapse train`` accepts 0."""
 
-    members: int = 4                      # M reward models fine-tuned from one init (M >= 2)
-    backbone: str = "tiny"                # tiny | minilm | a local Hugging Face model folder
-    utility: str = "log-sigmoid:0.25"     # a utility spec, or "prompt-aware"
-    data: str | None = None               # a user's JSONL instead of the built-in data
-    prompts: int = 256                    # training prompts of the built-in data
-    eval_prompts: int = 32                # prompts per evaluation set (validation, held-out)
-    noise: tuple = (0.0, 0.25)            # fractions p of training rankings corrupted
-    lr_spread: bool = False               # spread members' learning rates over [lr/2, 2 lr]
-    jobs: int = 1                         # members trained at once, one process each
-    seed: int = 0                         # seeds init, data, noise; member i gets seed + 1 + i
-    pool: int = 48                        # best-of-N candidates per held-out prompt
-    best_of: tuple = (1, 2, 4, 8, 16, 32)  # the N of best-of-N
-    lambdas: int = 11                     # points on the linear-mode-connectivity segment
-    batch_size: int = 64                  # completions per forward pass at evaluation
-    train: dict = field(default_factory=dict)  # extra TrainConfig fields (epochs, lr, ...)
+    members: int = option(
+        4, metavar="M", check=integer(min=2, note="weight averaging needs two models"),
+        help="reward models fine-tuned from one initialization and averaged (M >= 2)")
+    backbone: str = option(
+        "tiny", metavar="NAME",
+        check=delegated(_backbone, "tiny, minilm or a local Hugging Face model directory"),
+        help="tiny (random, for tests), minilm (all-MiniLM-L6-v2) or a local Hugging Face "
+             "model directory")
+    utility: str = option(
+        "log-sigmoid:0.25", metavar="SPEC",
+        check=delegated(_warm_utility, "a utility spec or prompt-aware"),
+        help="a utility spec (linear, log, power:g, neg-power:g, log-sigmoid:s) or "
+             "prompt-aware")
+    data: str | None = option(
+        None, metavar="FILE.jsonl", check=optional(existing_file()),
+        help="your rankings (or TRL pairs) instead of the built-in length data; shift and "
+             "best-of-N then are skipped")
+    prompts: int = option(
+        256, metavar="N", check=integer(min=1), help="training prompts of the built-in data")
+    eval_prompts: int = option(
+        32, metavar="N", check=integer(min=2),
+        help="prompts in each of the validation and held-out sets")
+    noise: tuple = option(
+        (0.0, 0.25), metavar="P[,P...]",
+        check=each(interval(0, 1, words="a fraction in"), parse=comma_separated(float)),
+        help="fractions of training rankings corrupted, one member set each")
+    lr_spread: bool = option(
+        False, check=boolean(),
+        help="members' learning rates log-uniform over [lr/2, 2 lr]")
+    jobs: int = option(
+        1, metavar="J", check=integer(min=1),
+        help="members trained at once, each in its own process with cores/J threads")
+    seed: int = option(
+        0, metavar="S", check=integer(min=0),
+        help="shared init, data and noise; member i: seed + 1 + i")
+    pool: int = option(
+        48, metavar="N", check=integer(min=2), help="best-of-N candidates per prompt")
+    best_of: tuple = option(
+        (1, 2, 4, 8, 16, 32), check=each(integer(min=1)), cli=False, help="the N of best-of-N")
+    lambdas: int = option(
+        11, check=integer(min=3), cli=False,
+        help="points on the linear-mode-connectivity segment")
+    batch_size: int = option(
+        64, check=integer(min=1), cli=False, help="completions per forward pass at evaluation")
+    train: TrainConfig = option(
+        factory=member_defaults, check=nested(lr=finite_number(min=0, strict=True)),
+        cli=False, help="the members' shared TrainConfig")
+
+    def __post_init__(self):
+        object.__setattr__(self, "train", _members_config(self.train))
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -51,8 +128,8 @@ class WarmConfig:
         d = {k: v for k, v in d.items() if k != "files"}  # the record of the data, not config
         d["noise"] = tuple(d["noise"])
         d["best_of"] = tuple(d["best_of"])
+        d["train"] = TrainConfig.from_json(d["train"])
         return cls(**d)
-
 
     def with_absolute_paths(self) -> WarmConfig:
         """The same config with --data and a --backbone folder as absolute paths."""
@@ -65,42 +142,15 @@ class WarmConfig:
 
 
 def validate(config: WarmConfig) -> None:
-    """Raise ``WarmInputError`` (one line, naming the value and the valid range)."""
-    def bad(msg):
-        raise WarmInputError(msg)
-
-    if isinstance(config.members, bool) or not isinstance(config.members, int) or config.members < 2:
-        bad(f"--members {config.members}: valid: an integer >= 2 (weight averaging needs two models)")
-    if not isinstance(config.jobs, int) or config.jobs < 1:
-        bad(f"--jobs {config.jobs}: valid: an integer >= 1")
-    if config.prompts < 1:
-        bad(f"--prompts {config.prompts}: valid: an integer >= 1")
-    if config.eval_prompts < 2:
-        bad(f"--eval-prompts {config.eval_prompts}: valid: an integer >= 2")
-    if not config.noise:
-        bad("--noise: valid: one or more fractions in [0, 1)")
-    for p in config.noise:
-        if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
-            bad(f"--noise {p}: valid: a fraction 0 <= p < 1")
+    """Raise ``WarmInputError`` (one line, naming the value and the valid range): each
+    field's check (the members' TrainConfig with ``lr`` > 0), then the rules between
+    fields."""
+    check_fields(config, error=WarmInputError)
     if len(set(config.noise)) != len(config.noise):
-        bad(f"--noise {list(config.noise)}: repeated values")
-    if config.lambdas < 3:
-        bad(f"--lambdas {config.lambdas}: valid: an integer >= 3")
-    if config.pool < 2:
-        bad(f"--pool {config.pool}: valid: an integer >= 2")
+        raise WarmInputError(f"--noise {list(config.noise)}: repeated values")
     for n in config.best_of:
-        if not 1 <= int(n) <= config.pool:
-            bad(f"best-of-N with N = {n}: valid: 1 <= N <= --pool {config.pool}")
-    if config.utility != "prompt-aware":
-        from rcollapse.theory.utilities import parse_utility
-
-        parse_utility(config.utility)  # UtilityError (a ValueError) for an unknown spec
-    if config.data is not None and not Path(config.data).is_file():
-        bad(f"--data {config.data}: no such file")
-    if config.backbone not in ("tiny", "minilm") and not Path(config.backbone).is_dir():
-        bad(f"--backbone {config.backbone}: valid: tiny, minilm, or a local model folder")
-
-
+        if n > config.pool:
+            raise WarmInputError(f"best-of-N with N = {n}: valid: 1 <= N <= --pool {config.pool}")
 
 
 def resolve_config(config: WarmConfig | None, out_dir, *, resume: bool) -> WarmConfig:
@@ -118,7 +168,7 @@ def resolve_config(config: WarmConfig | None, out_dir, *, resume: bool) -> WarmC
         raise WarmInputError(f"--resume {run_dir}: not a WARM run (no warm_config.json)")
     saved_json = json.loads(saved.read_text())
     old = WarmConfig.from_json(saved_json)
-    from rcollapse.empirical.train import check_file_record
+    from rcollapse.empirical.run_dir import check_file_record
 
     for name, rec in saved_json.get("files", {}).items():
         check_file_record(f"--{name}", rec, run=run_dir)

@@ -118,7 +118,7 @@ class _Evaluation:
 
         self.config, self.data, self.bar = config, data, bar
         self.skeleton, self.tokenizer = skeleton, tokenizer
-        self.max_length = int(config.train.get("max_length", 256))
+        self.max_length = config.train.max_length
         self.texts = _eval_texts(data)
         self.names = list(self.texts)
         self.scorer = _Scorer(skeleton, tokenizer, self.texts, batch_size=config.batch_size,

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,29 +145,14 @@ def prepare_data(config: WarmConfig) -> dict:
 # --------------------------------------------------------------------------------------
 # The members: configs and training
 # --------------------------------------------------------------------------------------
-def _train_defaults(config: WarmConfig) -> dict:
-    """TrainConfig fields every member shares (the user's ``train`` overrides on top)."""
-    d = {"utility": config.utility, "prompts": None, "eval_prompts": 32}
-    d.update(config.train)
-    return d
-
-
 def member_train_configs(config: WarmConfig, run_dir: Path, p: float) -> list:
     """The TrainConfig of each member at noise level p: the shared init as backbone, the
     (possibly corrupted) training JSONL, the validation JSONL as its monitor's test set,
     seed ``seed + 1 + i`` (data order) and, with ``lr_spread``, its own learning rate."""
-    from rcollapse.empirical.train import TrainConfig
-
-    base = _train_defaults(config)
-    base_lr = float(base.get("lr", TrainConfig.lr))
-    out = []
-    for seed, lr in member_seeds_and_rates(config, base_lr):
-        fields_ = dict(base)
-        fields_.update(backbone=str(run_dir / "init"), seed=seed, lr=lr,
-                       data=str(run_dir / "data" / f"train_{noise_label(p)}.jsonl"),
-                       test_data=str(run_dir / "data" / "val.jsonl"))
-        out.append(TrainConfig(**fields_))
-    return out
+    return [replace(config.train, utility=config.utility, backbone=str(run_dir / "init"),
+                    seed=seed, lr=lr, data=str(run_dir / "data" / f"train_{noise_label(p)}.jsonl"),
+                    test_data=str(run_dir / "data" / "val.jsonl"))
+            for seed, lr in member_seeds_and_rates(config, config.train.lr)]
 
 
 def _member_dir(run_dir: Path, p: float, i: int) -> Path:
