@@ -90,6 +90,8 @@ def test_a_run_resumes_from_another_folder_with_another_thread_count(tmp_path, m
     assert saved["data"] == str((a / "mine.jsonl").resolve())
     assert saved["files"]["data"] == {"path": saved["data"],
                                       "sha256": hashlib.sha256(FIXTURE.read_bytes()).hexdigest()}
+    in_checkpoint = a / "run" / "checkpoints" / "checkpoint-4" / "train_config.json"
+    assert json.loads(in_checkpoint.read_text()) == saved  # the config inside the checkpoint
 
     monkeypatch.chdir(b)
     proc = _cli("train", "--resume", a / "run", "--threads", "1", "--no-progress")
@@ -127,6 +129,8 @@ def test_warm_records_absolute_data_and_refuses_changed_data(tmp_path, monkeypat
     assert saved["data"] == str((tmp_path / "mine.jsonl").resolve())
     assert saved["files"]["data"] == file_record(tmp_path / "mine.jsonl")
     assert W.resolve_config(config, "run", resume=True) == config  # same options, relative
+    assert saved["train"] == asdict(config.train)  # the members' whole TrainConfig
+    assert W.resolve_config(None, "run", resume=True).train == config.train
     monkeypatch.chdir(tmp_path.parent)
     with (tmp_path / "mine.jsonl").open("a") as fh:
         fh.write(FIXTURE.read_text().splitlines()[0] + "\n")
