@@ -184,8 +184,11 @@ def ensure_warm(*, root, quick: bool) -> Path:
     run_dir = Path(root) / ("quick" if quick else "full") / "warm"
     if (run_dir / "report.json").is_file():
         return run_dir
+    from rcollapse.figures.warm import draw_run_plots
+
     if run_dir.exists():
-        run_warm(None, run_dir, resume=True, progress=_bars_on())
+        report = run_warm(None, run_dir, resume=True, progress=_bars_on())
     else:
-        run_warm(WarmConfig(**warm_config(quick=quick)), run_dir, progress=_bars_on())
+        report = run_warm(WarmConfig(**warm_config(quick=quick)), run_dir, progress=_bars_on())
+    draw_run_plots(report, run_dir)  # the run's own lmc.png / best_of_n.png, as `rcollapse warm` draws
     return run_dir

@@ -30,7 +30,8 @@ def test_utility_loss_is_minus_the_overall_utility_with_the_one_floor_rule(spec)
     sizes = [8, 3, 8]
     z = rng.normal(scale=2.0, size=sum(sizes))
     z[3] = z[2] + 1.0  # a mis-ordered pair: U continued below the floor
-    loss = utility_loss(torch.tensor(z, requires_grad=True), sizes, [spec] * 3)
+    loss = utility_loss(torch.tensor(z, requires_grad=True), sizes, [spec] * 3,
+                        floors=[floor_for(spec, n) for n in sizes])
     U = parse_utility(spec)
     r = 1 / (1 + np.exp(-z))
     expected, k = 0.0, 0
@@ -288,6 +289,6 @@ def test_resume_refusals(tmp_path, _cli):
     proc = _cli("--resume", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
     proc = _cli("--resume", str(tmp_path), "--utility", "log")
-    assert proc.returncode == 2 and "takes no other options" in proc.stderr
+    assert proc.returncode == 2 and "--utility would change the result" in proc.stderr
     proc = _cli("--utility", "log")
     assert proc.returncode == 2 and "--out DIR is required" in proc.stderr
