@@ -366,7 +366,3 @@ def user_style_sample(examples, *, seed: int, pair_fraction: float = 0.2,
             obj["type"] = ex.prompt_type
         out.append(obj)
     return out
-
-
-def examples_to_json(examples) -> list[dict]:
-    return [asdict(ex) for ex in examples]

@@ -144,10 +144,7 @@ def make(spec: FigureSpec, *, out=DEFAULT_OUT, quick: bool = False,
     compute_seconds = 0.0
     notes: tuple[str, ...] = ()
     if data is None:
-        try:
-            data = compute_data(spec, quick=quick, source=source, runs=runs_folder(out))
-        except ImportError as err:  # a room that is not built yet
-            raise RuntimeError(f"figure {spec.name} cannot be computed: {err}") from err
+        data = compute_data(spec, quick=quick, source=source, runs=runs_folder(out))
         compute_seconds = data["meta"]["compute_seconds"]
         notes = tuple(data["meta"]["notes"])
         data = io.save_json(cache_path(out, spec.name), data)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -52,10 +51,6 @@ def _module_name(name: str) -> str:
     return f"rcollapse.commands.{name}"
 
 
-def _is_built(name: str) -> bool:
-    return importlib.util.find_spec(_module_name(name)) is not None
-
-
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The parser of ``rcollapse``; each command in ``commands`` (default: all) gets its
     own arguments from ``add_arguments``, the others only their name and help line."""
@@ -70,12 +65,10 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text in COMMANDS.items():
-        built = _is_built(name)
-        p = sub.add_parser(name, help=help_text if built else f"{help_text} (not built yet)",
-                           description=help_text)
-        if built and name in wanted:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name in wanted:
             importlib.import_module(_module_name(name)).add_arguments(p)
-        else:  # not built, or not asked for: takes anything, never parsed further
+        else:  # not asked for: takes anything, never parsed further (keeps --help fast)
             p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -120,9 +113,6 @@ def _dispatch(argv: list[str], command: str | None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    if not _is_built(args.command):
-        print(f"rcollapse {args.command}: not built yet", file=sys.stderr)
         return 2
     module = importlib.import_module(_module_name(args.command))
     try:

@@ -7,7 +7,6 @@ and the PNG is checked: valid, of the size the figure asks for, and not blank.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import stat
@@ -176,19 +175,6 @@ def test_cli_unknown_figure_is_one_line_exit_2(capsys, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def _rooms_built() -> bool:
-    for module in ("rcollapse.solvers", "rcollapse.theory.limits", "rcollapse.theory.distances"):
-        try:
-            if importlib.util.find_spec(module) is None:
-                return False
-        except ImportError:
-            return False
-    from rcollapse import solvers
-
-    return hasattr(solvers, "solve")
-
-
-@pytest.mark.skipif(not _rooms_built(), reason="solvers/theory not built yet")
 def test_end_to_end_card_quick(tmp_path, capsys):
     assert main(["figures", "--only", "card", "--quick", "--out", str(tmp_path),
                  "--no-progress"]) == 0
