@@ -3,7 +3,7 @@
     maximize  sum_{i<j} U(r_i - r_j)   s.t.  1 >= r_1 >= r_2 >= ... >= r_n >= 0
 
 ``D`` is the sparse pair-difference matrix, one row e_i - e_j per pair i < j, so
-``D @ r`` holds the n (n - 1) / 2 gaps and ``U.cvxpy`` turns it into a concave, DCP-valid
+``D @ r`` holds the n (n - 1) / 2 gaps and ``cvxpy_utility(U, .)`` turns it into a concave, DCP-valid
 expression (power and exponential cones). The objective is divided by the number of pairs
 (the mean over pairs: same maximizer; without it Clarabel stops for lack of progress on
 power:0.5 from n = 100). Solved by Clarabel (an interior-point method); meant for n up to
@@ -17,20 +17,109 @@ rescues some cases (log at n = 100, neg-power:3 at n = 20).
 >>> out = solve_cvxpy(parse_utility("log"), 3)
 >>> [round(float(v), 6) for v in out.rewards]
 [1.0, 0.5, 0.0]
+
+U's CVXPY form is translated here from its sympy expression, atom by atom
+(:func:`cvxpy_utility`; :func:`cvxpy_form_error` says why a U has none): the translation
+belongs to this solver, so theory imports no CVXPY and no solver.
+
+>>> cvxpy_utility(parse_utility("log"), cp.Variable()).is_concave()
+True
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sparse
+import sympy as sp
 
 from rcollapse.solvers.errors import ConvergenceError
+from rcollapse.theory.sympy_functions import UtilityError, one_line, sigmoid, softplus, x
 
-__all__ = ["solve_cvxpy", "pair_difference_matrix", "memory_estimate"]
+__all__ = ["cvxpy_form_error", "cvxpy_utility", "memory_estimate", "pair_difference_matrix", "solve_cvxpy"]
+
+#: What every "no CVXPY form" refusal advises, written once: the methods that need none.
+NO_FORM_ADVICE = "use method newton or lbfgs"
+
+
+def _no_form(reason: str) -> UtilityError:
+    """The one-line refusal of a U with no CVXPY form: ``reason``, then the advice."""
+    return UtilityError(f"{reason}; {NO_FORM_ADVICE}")
+
+
+# --------------------------------------------------------------------------------------
+# U as a CVXPY expression, translated from its sympy expression atom by atom
+# --------------------------------------------------------------------------------------
+def cvxpy_utility(U, t):
+    """U(t) as a DCP-valid concave CVXPY expression of the affine expression t;
+    :class:`UtilityError` (one line, naming the methods that can) when U has none."""
+    try:
+        return _to_cvxpy(U.expr, t)
+    except UtilityError as err:
+        raise UtilityError(f"{one_line(U.spec, 80)}: {err}") from None
+    except (ArithmeticError, TypeError, ValueError) as err:  # a constant CVXPY cannot hold
+        raise _no_form(f"{one_line(U.spec, 80)}: no CVXPY form ({type(err).__name__}: "
+                       f"{one_line(str(err), 60)})") from None
+
+
+@functools.lru_cache(maxsize=512)
+def cvxpy_form_error(U) -> str | None:
+    """None when U has a DCP-valid concave CVXPY form, else why not (one line).
+
+    >>> from rcollapse.theory.utilities import parse_utility
+    >>> cvxpy_form_error(parse_utility("log")) is None
+    True
+    """
+    try:
+        cvxpy_utility(U, cp.Variable())
+    except UtilityError as err:
+        return str(err)
+    return None
+
+
+def _to_cvxpy(expr: sp.Expr, t):
+    """Translate a sympy expression in x into a CVXPY expression of t, atom by atom; a
+    translation that is not DCP-concave is refused."""
+    out = _to_cvxpy_atoms(expr, t)
+    if not isinstance(out, (int, float)) and not out.is_concave():
+        raise _no_form(f"no DCP-concave CVXPY form for {expr} (the translation is not provably concave)")
+    return out
+
+
+def _to_cvxpy_atoms(expr: sp.Expr, t):
+    if expr == x:
+        return t
+    if expr.is_Number or (expr.is_number and expr.is_real):
+        return float(expr)
+    if expr.is_Add:
+        terms = [_to_cvxpy_atoms(a, t) for a in expr.args]
+        return functools.reduce(lambda a, b: a + b, terms)
+    if expr.is_Mul:
+        numbers = [a for a in expr.args if a.is_number]
+        rest = [a for a in expr.args if not a.is_number]
+        if len(rest) != 1:  # a product of two non-constant factors: not DCP
+            raise _no_form(f"no CVXPY form for {expr}: a product of functions of x")
+        return float(sp.Mul(*numbers)) * _to_cvxpy_atoms(rest[0], t)
+    if expr.is_Pow:
+        base, exponent = expr.args
+        if not exponent.is_Number:
+            raise _no_form(f"no CVXPY form for {expr}: exponent must be a number")
+        # Exact power cones (approx=False): no rational approximation of the exponent.
+        return cp.power(_to_cvxpy_atoms(base, t), float(exponent), approx=False)
+    if isinstance(expr, sp.log):
+        (arg,) = expr.args
+        if isinstance(arg, sigmoid):  # log sigmoid(z) = -softplus(-z)
+            return -cp.logistic(-_to_cvxpy_atoms(arg.args[0], t))
+        return cp.log(_to_cvxpy_atoms(arg, t))
+    if isinstance(expr, sp.exp):
+        return cp.exp(_to_cvxpy_atoms(expr.args[0], t))
+    if isinstance(expr, softplus):
+        return cp.logistic(_to_cvxpy_atoms(expr.args[0], t))
+    raise _no_form(f"no CVXPY form for {expr} ({type(expr).__name__} has no CVXPY atom)")
 
 #: Clarabel's settings, tried in turn while an attempt stops for lack of progress: tight
 #: tolerances (1e-12, which also proved the most robust), then 1e-10, then the defaults.
@@ -74,7 +163,7 @@ def argument_scale(U, n: int) -> float:
     >>> argument_scale(parse_utility("neg-power:200"), 50), argument_scale(parse_utility("log"), 50)
     (49.0, 1.0)
     """
-    if U.family == "neg-power" and U.param >= 1.0:
+    if U.hypersingular_exponent is not None:
         return float(n - 1)
     return 1.0
 
@@ -112,7 +201,7 @@ def solve_cvxpy(U, n: int) -> CvxOutcome:
     D = pair_difference_matrix(n)
     c = argument_scale(U, n)
     r = cp.Variable(n)  # c times the rewards: 1 >= r_1 ... becomes c >= r_1 ...
-    objective = cp.Maximize(cp.sum(U.cvxpy(D @ r)) / D.shape[0])
+    objective = cp.Maximize(cp.sum(cvxpy_utility(U, D @ r)) / D.shape[0])
     constraints = [r[0] <= c, r[:-1] >= r[1:], r[-1] >= 0]
     problems = [cp.Problem(objective, constraints)]
     if U.dU0 is None:  # log, power, neg-power: the domain of U already orders r (D r > 0)

@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy.special import expit
 
+from rcollapse.solvers.cvx import cvxpy_utility
 from rcollapse.theory.utilities import FAMILIES, Utility, UtilityError, parse_utility, x
 
 SPECS = [
@@ -77,7 +78,7 @@ def test_torch_autograd_gives_the_derived_first_derivative(U):
 # ---- the CVXPY form: DCP-valid, and it solves a tiny concave problem ----------------
 def test_cvxpy_form_is_concave_and_matches_numpy(U):
     r = cp.Variable(2)
-    expr = U.cvxpy(r[0] - r[1])
+    expr = cvxpy_utility(U, r[0] - r[1])
     assert expr.is_concave(), U.spec
     r.value = np.array([0.8, 0.3])
     assert float(expr.value) == pytest.approx(float(U(0.5)), rel=1e-9)
@@ -87,7 +88,7 @@ def test_cvxpy_form_solves_a_tiny_concave_problem(U):
     """max U(d) - c d over 0.01 <= d <= 1: the optimum solves U'(d) = c (or sits on a bound)."""
     d = cp.Variable()
     c = float(U.d1(0.5))
-    problem = cp.Problem(cp.Maximize(U.cvxpy(d) - c * d), [d >= 0.01, d <= 1])
+    problem = cp.Problem(cp.Maximize(cvxpy_utility(U, d) - c * d), [d >= 0.01, d <= 1])
     problem.solve(solver=cp.CLARABEL)
     assert problem.status == cp.OPTIMAL
     if U.strictly_concave:

@@ -14,7 +14,7 @@ spec               U(x)                     parameter
 =================  =======================  ====================
 
 Each family is written once, as a sympy expression in ``x``. Everything else -- U, U'
-and U'' as numpy functions, the torch function, the CVXPY expression and the
+and U'' as numpy functions, the torch function and the
 properties (increasing, concave, U'(0+), U'(1)) -- is derived from that one
 expression, never typed again. This module holds :class:`Utility` and
 :func:`parse_utility`; the parts live beside it, and every public name is re-exported
@@ -24,8 +24,10 @@ here:
   ``sigmoid`` and ``softplus``, the numpy/torch/mpmath module tables;
 - :mod:`~rcollapse.theory.families`: :class:`Family` and the table :data:`FAMILIES`;
 - :mod:`~rcollapse.theory.properties`: the proofs and checks of the properties;
-- :mod:`~rcollapse.theory.expressions`: the safe parser of ``expr:`` text;
-- :mod:`~rcollapse.theory.cvxpy_form`: the CVXPY translation.
+- :mod:`~rcollapse.theory.expressions`: the safe parser of ``expr:`` text.
+
+U's CVXPY form is the CVXPY solver's translation of ``expr``
+(:func:`rcollapse.solvers.cvx.cvxpy_utility`): theory imports no solver.
 
 A user-written utility goes through the same derivation: ``parse_utility`` also takes a
 sympy expression in x, or the spec ``expr:<sympy text>`` (``expr:log(1 + 4*x)``,
@@ -67,7 +69,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from rcollapse.theory.cvxpy_form import to_cvxpy
 from rcollapse.theory.expressions import EXPR_FUNCTIONS, canonical_expression, parse_expression
 from rcollapse.theory.families import FAMILIES, Family, format_parameter
 from rcollapse.theory.properties import (
@@ -112,10 +113,9 @@ class Utility:
 
     - ``U(x)``, ``d1(x)``, ``d2(x)``: U, U', U'' as vectorized numpy functions;
     - ``torch(x)``: U on torch tensors (autograd-ready);
-    - ``cvxpy(expr)``: a DCP-valid concave CVXPY expression of U;
     - ``increasing``, ``strictly_concave``, ``strongly_concave``, ``dU0``, ``dU1``;
-    - what kind of U it is: ``is_user_written``, ``is_linear``, ``finite_slope_at_zero``
-      (callers ask these, not the family's name).
+    - what kind of U it is: ``is_user_written``, ``is_linear``, ``finite_slope_at_zero``,
+      ``hypersingular_exponent`` (callers ask these, not the family's name).
     """
 
     family: str
@@ -173,6 +173,15 @@ class Utility:
         U'(1) > 0 the limit has atoms at 0 and 1 (linear, log-sigmoid)."""
         return self.dU0 is not None
 
+    @property
+    def hypersingular_exponent(self) -> float | None:
+        """g when U(x) = -x^(-g) with g >= 1 (neg-power:g), else None. Then the kernel
+        U(|t|) is not integrable at 0: E U(|X - X'|) = -inf for every measure, so Theorem 5
+        names none and Theorem 3 gives Uniform(0, 1); and U(c t) = c^(-g) U(t)."""
+        if self.family == "neg-power" and self.param >= 1.0:
+            return float(self.param)
+        return None
+
     # ---- symbolic derivatives --------------------------------------------------------
     @functools.cached_property
     def dexpr(self) -> sp.Expr:
@@ -228,18 +237,6 @@ class Utility:
             return t * 1.0
         return self._torch(t)
 
-    # ---- CVXPY form ------------------------------------------------------------------
-    def cvxpy(self, t):
-        """U(t) as a DCP-valid concave CVXPY expression of the affine expression t;
-        :class:`UtilityError` (one line, naming the methods that can) when U has none."""
-        try:
-            return to_cvxpy(self.expr, t)
-        except UtilityError as err:
-            raise UtilityError(f"{one_line(self.spec, 80)}: {err}") from None
-        except (ArithmeticError, TypeError, ValueError) as err:  # a constant CVXPY cannot hold
-            raise UtilityError(f"{one_line(self.spec, 80)}: no CVXPY form ({type(err).__name__}: "
-                               f"{one_line(str(err), 60)}); use method newton or lbfgs") from None
-
     # ---- properties: proved by sympy where it can, else checked on a grid ----------
     @functools.cached_property
     def _properties(self) -> dict:
@@ -290,20 +287,11 @@ class Utility:
         """U'(1)."""
         return to_float(self.dexpr.subs(x, 1))
 
-    @functools.cached_property
-    def cvxpy_error(self) -> str | None:
-        """None when U has a DCP-valid concave CVXPY form, else why not (one line)."""
-        import cvxpy as cp
-
-        try:
-            self.cvxpy(cp.Variable())
-        except UtilityError as err:
-            return str(err)
-        return None
-
     def describe(self) -> dict:
-        """The JSON object of ``rcollapse utility SPEC --json`` (strict JSON: a finite value
-        above the float64 range, such as U'(0+) of log-sigmoid:1e-320, is a string)."""
+        """The JSON object of ``rcollapse utility SPEC --json`` but its ``"cvxpy"`` key,
+        which the face adds from :func:`rcollapse.solvers.cvx.cvxpy_form_error` (strict
+        JSON: a finite value above the float64 range, such as U'(0+) of log-sigmoid:1e-320,
+        is a string)."""
         return {
             "spec": self.spec,
             "latex": self.latex,
@@ -314,7 +302,6 @@ class Utility:
             "dU0": None if self.dU0 is None else json_number(self.dU0, self.dexpr, at_one=False),
             "dU1": json_number(self.dU1, self.dexpr, at_one=True),
             "property_status": self.property_status,
-            "cvxpy": self.cvxpy_error is None,
         }
 
 

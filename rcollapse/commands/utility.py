@@ -16,10 +16,12 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from rcollapse.commands.limit import strict_json
+    from rcollapse.solvers.cvx import cvxpy_form_error
     from rcollapse.theory.utilities import parse_utility
 
     U = parse_utility(args.spec)
-    info = U.describe()
+    cvxpy_error = cvxpy_form_error(U)
+    info = {**U.describe(), "cvxpy": cvxpy_error is None}
     if args.json:
         print(json.dumps(strict_json(info), allow_nan=False))
         return 0
@@ -35,5 +37,5 @@ def run(args) -> int:
     for key in ("dU0", "dU1"):
         value = info[key]
         print(f"  {key:<17} {'inf' if value is None else value}")
-    print(f"  {'cvxpy form':<17} {'yes' if info['cvxpy'] else 'no: ' + (U.cvxpy_error or '')}")
+    print(f"  {'cvxpy form':<17} {'yes' if info['cvxpy'] else 'no: ' + (cvxpy_error or '')}")
     return 0
