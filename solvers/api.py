@@ -20,10 +20,9 @@ import time
 
 import numpy as np
 
-from rcollapse.solvers import cvx, lbfgs, newton
+from rcollapse.solvers import cvx, lbfgs, newton, newton_cg
 from rcollapse.solvers.errors import ConvergenceError, SolverInputError
 from rcollapse.solvers.kkt import certify
-from rcollapse.solvers import newton_cg
 from rcollapse.solvers.newton_cg import method_for_size
 from rcollapse.solvers.result import Solution
 from rcollapse.theory.objective import CHUNK_ELEMENTS
