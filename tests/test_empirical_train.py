@@ -97,30 +97,54 @@ def test_prompt_aware_rules():
 
 
 # ---- runs ------------------------------------------------------------------------------
-# threads=1: the same float reductions on every machine, so a run is the same run in CI
-# (torch's default thread count differs from machine to machine).
+# threads=1: the same float reductions on every machine of one kind; but the last digits
+# of a run still differ across CPUs (a linear run measured 0.031 here and 0.063 on
+# another machine with the same seed), so no assertion below rests on them. Each threshold
+# sits far from the spread measured over seeds 0..4 at 1 and 2 torch threads (the margin
+# is the line beside it): `python -m rcollapse.benchmarks.training_margins` reruns them.
 TINY = dict(backbone="tiny", prompts=8, test_prompts=4, batch=4, lr=3e-3, scheduler="linear",
             epochs=60, eval_every=120, seed=1, threads=1)
+THEOREM_1_SPECS = ["log-sigmoid:0.25", "log", "neg-power:1"]
 
 
 def _summary(run):
     return json.loads((run / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", THEOREM_1_SPECS)
 def test_a_fixed_utility_collapses_to_its_optimum(tmp_path, spec):
     """Theorem 1: every training prompt, open or closed, ends at the optimum of (5)."""
     run = train(TrainConfig(utility=spec, **TINY), tmp_path / "run")
     s = _summary(run)
+    # measured over 5 seeds x 1-2 threads: W1 at most 0.018 (threshold 0.05), accuracy at least 0.977 (0.9)
     assert s["w1_to_optimum_open_train"] <= 0.05
     assert s["w1_to_optimum_closed_train"] <= 0.05
     assert s["accuracy_train"] >= 0.9
+
+
+def test_linear_utility_polarizes_the_rewards(tmp_path):
+    """U = x (outside Theorem 1: not strictly concave): the optimum of (5) puts the top half
+    at 1 and the bottom half at 0, and training moves every prompt towards it. Its
+    gradient is constant, so a reward that the sigmoid saturated on the wrong side stays
+    there (one such reward per prompt is W1 1/8): asserted is that the rewards end at
+    most half as far from the optimum as flat rewards (W1 1/2), not that they reach it.
+    Pair accuracy is no property here: the optimum ties each half."""
+    flat = float(np.mean(np.abs(reference_optimum("linear", 8).rewards - 0.5)))
+    assert flat == pytest.approx(0.5)
+    run = train(TrainConfig(utility="linear", **dict(TINY, lr=1e-3)), tmp_path / "run")
+    s = _summary(run)
+    # measured over 5 seeds x 1-2 threads at lr 1e-3: W1 at most 0.130 (threshold 0.25);
+    # at lr 3e-3 it reached 0.125, at lr 1e-2 0.5 (the saturation trap)
+    assert s["w1_to_optimum_open_train"] <= flat / 2
+    assert s["w1_to_optimum_closed_train"] <= flat / 2
 
 
 def test_prompt_aware_keeps_the_types_apart(tmp_path):
     """Section 3.2: open-ended prompts near -1/x's optimum, closed-ended near x's."""
     run = train(TrainConfig(utility="prompt-aware", **TINY), tmp_path / "run")
     s = _summary(run)
+    # measured over 5 seeds x 1-2 threads: apart at least 0.195 (threshold 0.15) of a possible
+    # 0.202; W1 to each type's optimum at most 0.016 (threshold 0.05)
     assert s["w1_open_vs_closed_train"] >= 0.15
     assert s["w1_to_optimum_open_train"] <= 0.05
     assert s["w1_to_optimum_closed_train"] <= 0.05
@@ -202,8 +226,11 @@ def test_prompt_aware_keeps_the_types_apart_on_user_jsonl(tmp_path):
     cfg = dict(TINY, prompts=None)
     run = train(TrainConfig(utility="prompt-aware", data=str(path), **cfg), tmp_path / "run")
     s = _summary(run)
-    assert s["w1_open_vs_closed_optimum_train"] >= 0.15  # what exact collapse would give
-    assert s["w1_open_vs_closed_train"] >= 0.15
+    ceiling = s["w1_open_vs_closed_optimum_train"]  # what exact collapse would give
+    assert ceiling >= 0.1  # the split (drawn by the seed) holds both types; 0.128..0.179 over seeds 0..4
+    # measured over 5 seeds x 1-2 threads: apart at least 0.988 of the ceiling (threshold 0.8);
+    # W1 to each type's optimum at most 0.0061 (threshold 0.05)
+    assert s["w1_open_vs_closed_train"] >= 0.8 * ceiling
     assert s["w1_to_optimum_open_train"] <= 0.05
     assert s["w1_to_optimum_closed_train"] <= 0.05
 
