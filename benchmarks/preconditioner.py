@@ -124,7 +124,7 @@ def main(argv=None) -> int:
         from rcollapse.theory.utilities import parse_utility
 
         for spec in args.utilities:
-            if parse_utility(spec).family == "linear":
+            if parse_utility(spec).is_linear:
                 raise ValueError(f"--utilities {spec}: the fast method does not take linear U; "
                                  f"valid: a strictly concave utility")
         out = check_output_dir(args.out)

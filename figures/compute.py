@@ -81,12 +81,9 @@ def atom_at(measure, position: float) -> float:
 
 
 def _atoms(measure) -> list[tuple[float, float]]:
-    atoms = getattr(measure, "atoms", None) or {}
-    if isinstance(atoms, dict):
-        items = atoms.items()
-    else:  # a list of (position, mass), as LimitSolution has it
-        items = atoms
-    return sorted((float(p), float(m)) for p, m in items if float(m) > 0)
+    """The atoms with mass, sorted: ``measure.atoms`` is {position: mass} for a
+    ``LimitingMeasure`` and a ``solvers.LimitSolution`` alike."""
+    return sorted((float(p), float(m)) for p, m in measure.atoms.items() if float(m) > 0)
 
 
 def unit_grid(points: int = 801) -> np.ndarray:
@@ -99,13 +96,15 @@ def unit_grid(points: int = 801) -> np.ndarray:
 def _continuous_density(measure, x: np.ndarray) -> np.ndarray | None:
     """The density of the continuous part, times its mass (theory.limits'
     ``LimitingMeasure.density``); None when the part is absent or unknown (a bound)."""
-    if not getattr(measure, "exact", True) or not getattr(measure, "continuous_mass", 0.0):
+    if not measure.exact or not measure.continuous_mass:
         return None
     return np.asarray(measure.density(x), dtype=float)
 
 
 def measure_curve(measure, *, points: int = 801) -> dict:
-    """A limiting measure as plain lists: its density on a grid and its atoms.
+    """A limiting measure as plain lists: its density on a grid and its atoms. Any
+    object with the limiting-measure interface (``theory.measures.LimitingMeasure``,
+    ``solvers.LimitSolution``).
 
     Keys: ``describe``, ``theorem``, ``atoms`` ([position, mass] pairs),
     ``atoms_are_lower_bounds``, ``x`` and ``density`` (the continuous part's density
@@ -113,12 +112,11 @@ def measure_curve(measure, *, points: int = 801) -> dict:
     """
     x = unit_grid(points)
     density = _continuous_density(measure, x)
-    describe = measure.describe() if hasattr(measure, "describe") else str(measure)
     curve = {
-        "describe": describe,
-        "theorem": getattr(measure, "theorem", ""),
+        "describe": measure.describe(),
+        "theorem": measure.theorem,
         "atoms": [[p, m] for p, m in _atoms(measure)],
-        "atoms_are_lower_bounds": bool(getattr(measure, "atoms_are_lower_bounds", False)),
+        "atoms_are_lower_bounds": bool(measure.atoms_are_lower_bounds),
     }
     if density is not None:
         curve["x"] = x

@@ -423,7 +423,7 @@ def test_solve_limit_gives_a_symmetric_certified_measure(U):
     np.testing.assert_allclose(w, w[::-1], atol=1e-15)
     assert sol.kkt_residual <= 1e-9
     if U.dU0 is None:
-        assert sol.atoms == []
+        assert sol.atoms == {}
     elif U.dU1 > 0:
         bound = U.dU1 / (U.dU0 + U.dU1)
         assert sol.atom_mass >= bound - 1e-6

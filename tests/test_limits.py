@@ -153,7 +153,7 @@ class _FakeLimit:
     """A stand-in for solvers.LimitSolution: atoms 0.4 + uniform mass 0.2."""
 
     grid, kkt_residual = 4, 0.0
-    atoms = [(0.0, 0.4), (1.0, 0.4)]
+    atoms = {0.0: 0.4, 1.0: 0.4}
     edges = np.linspace(0, 1, 5)
     cell_mass = np.full(4, 0.05)
 

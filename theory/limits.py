@@ -226,7 +226,7 @@ def theorem5_numerical(U: Utility | str, solution, *, theorem4: float | None = N
     reported numbers). ``theorem4``: Theorem 4's lower bound on each atom, when it applies.
     """
     U = parse_utility(U)
-    atoms = {float(p_k): float(m_k) for p_k, m_k in solution.atoms}
+    atoms = {float(p_k): float(m_k) for p_k, m_k in solution.atoms.items()}
     cell_mass = np.asarray(solution.cell_mass, dtype=float)
     c_mass = float(cell_mass.sum())
     continuous = Histogram(cell_mass, solution.edges) if c_mass > 0 else None

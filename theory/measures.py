@@ -14,6 +14,7 @@ scipy.stats interface: ``cdf``, ``cdf_left``, ``ppf``, ``mean``, ``var``, ``dens
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np

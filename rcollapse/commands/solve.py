@@ -113,7 +113,7 @@ def _limit(args, U) -> dict:
     p = np.linspace(0.0, 1.0, 1001)
     return {
         "spec": U.spec,
-        "atoms": [[float(x), float(m)] for x, m in sol.atoms],
+        "atoms": [[float(x), float(m)] for x, m in sorted(sol.atoms.items())],
         "quantiles": [float(v) for v in np.asarray(sol.quantile(p), dtype=float)],
         "grid": int(sol.grid),
         "seconds": seconds,

@@ -29,7 +29,7 @@ def maximizer(cfg: VerifyConfig, spec: str) -> Outcome:
     # the solver's measure through the same interface, compared by its quantiles
     q = (np.arange(20000) + 0.5) / 20000
     w1 = w1_distance(sol.quantile(q), mu)
-    atoms = {float(p): float(m) for p, m in sol.atoms}
+    atoms = {float(p): float(m) for p, m in sol.atoms.items()}
     atom_err = max([abs(atoms.get(p, 0.0) - m) for p, m in mu.atoms.items()] + [0.0])
     ok = w1 <= 2e-3 and atom_err <= 1e-6
     return Outcome(
