@@ -55,18 +55,18 @@ def _advice(U, n: int, method: str, message: str) -> str:
     if n == 2:
         return ""
     if method == "newton":
-        if U.family == "power" and U.param > 0.9:
+        if newton.end_gaps_below_float64(U):
             why = "" if "float64" in message else (
                 "; for power:g near 1 the optimal gaps near the ends fall below float64, "
                 "which newton's strictly ordered iterate cannot hold")
             return (why + "; try method cvxpy: its float64 point spreads these gaps over about "
                     "1e-13 and meets the certificate (checked: power:0.999 at n = 6..200, "
                     "power:0.99 at n = 100 and 200)")
-        if U.family == "log-sigmoid":
+        if U.finite_slope_at_zero and not U.is_user_written:  # log-sigmoid (linear: closed form)
             return "; try method lbfgs (it starts at equal gaps, the optimum's limit as s -> 0)"
         return "; try method cvxpy (n up to a few hundred) or a looser tol"
     if method == "cvxpy":
-        if U.family == "power" and U.param > 0.9:
+        if newton.end_gaps_below_float64(U):
             return ("; newton cannot help here (these optimal gaps fall below float64); a "
                     "looser tol or a smaller n")
         return "; try method newton"
@@ -99,9 +99,7 @@ def memory_estimate(n: int, method: str) -> int:
     if method == "cvxpy":
         return cvx.memory_estimate(n)
     if method == "fast":
-        from rcollapse.solvers.newton_cg import memory_estimate as fast_estimate
-
-        return fast_estimate(n)
+        return newton_cg.memory_estimate(n)
     return 8 * n * 40 + 12 * 8 * CHUNK_ELEMENTS  # lbfgs: 10 vector pairs + blocks of pairs
 
 
@@ -116,7 +114,7 @@ def memory_refusal(U, n: int, method: str, need: int, free: int) -> str:
     head = (f"n = {n} needs about {need / 2**30:.3g} GiB for method {method!r}, more than the "
             f"{free / 2**30:.3g} GiB available; valid: ")
     for other in ("fast", "newton"):
-        if other == method or (other == "fast" and U.family == "linear"):
+        if other == method or (other == "fast" and U.is_linear):
             continue
         other_need = memory_estimate(n, other)
         if other_need <= free:
@@ -136,8 +134,8 @@ def _check_n(n) -> int:
 def _check_start(start, n: int, method: str) -> np.ndarray | None:
     if start is None:
         return None
-    if method == "cvxpy":
-        raise SolverInputError("start is not taken by method 'cvxpy'; valid: method newton or lbfgs")
+    if method in ("cvxpy", "fast"):
+        raise SolverInputError(f"start is not taken by method {method!r}; valid: method newton or lbfgs")
     r = np.asarray(start, dtype=float)
     if r.shape != (n,) or not np.all(np.isfinite(r)):
         raise SolverInputError(f"start has shape {r.shape}; valid: {n} finite rewards")
@@ -156,7 +154,7 @@ def resolve_method(U, n: int, method: str) -> str:
     """
     if method != "auto":
         return method
-    return "newton" if parse_utility(U).family == "linear" else method_for_size(n)
+    return "newton" if parse_utility(U).is_linear else method_for_size(n)
 
 
 def solve(U, n: int, *, method: str = "auto", tol: float = 1e-9, max_iter: int | None = None,
@@ -276,84 +274,141 @@ def _solve_once(U, n, *, method, tol, max_iter, start, check_memory, progress=No
         status = (f"{sol.status}; method {chosen} chosen by auto (n = {n} {relation} FAST_FROM = "
                   f"{newton_cg.FAST_FROM})")
         return dataclasses.replace(sol, status=status)
-    if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
-            or not 0.0 < tol < 1.0):
-        raise SolverInputError(f"tol = {tol!r} is out of range; valid: 0 < tol < 1")
-    tol = float(tol)
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
-                                 or max_iter < 1):
-        raise SolverInputError(f"max_iter = {max_iter!r} is not valid; valid: an integer >= 1")
-    if method == "fast":  # n = 10^5..10^6 (solvers/newton_cg.py): its certificate is computed
-        # by the same fast sums, spot-checked against direct sums (an O(n^2) pass would
-        # cost more than the solve).
-        from rcollapse.solvers.newton_cg import solve_fast
-
-        return solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory,
-                          progress=progress)
-    closed_form = method == "newton" and U.family == "linear"  # O(n): no memory to check
-    if check_memory and not closed_form:
-        need, free = memory_estimate(n, method), available_memory()
-        if free is not None and need > free:
-            raise SolverInputError(memory_refusal(U, n, method, need, free))
+    tol, max_iter = _check_tol(tol), _check_max_iter(max_iter)
+    if method == "fast":
+        return _solve_fast(U, n, tol=tol, max_iter=max_iter, start=start, check_memory=check_memory,
+                           progress=progress)
+    if check_memory and not (method == "newton" and U.is_linear):  # closed form: O(n)
+        _check_memory(U, n, method)
     start = _check_start(start, n, method)
-    where = f"{method}: {U.spec} at n = {n}"
-    complement = None
     if n == 2:
         rewards, complement, iterations = np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0
         status = "exact (n = 2: r = (1, 0) for every increasing U, Lemma 4.1)"
     elif method == "newton":
-        # From a given start, Newton may need many damped steps before its gaps reach the
-        # optimum's (power:0.99 at n = 28: gaps of 1e-290, 204 steps from a random start).
-        default_iter = 100 if start is None else 1000
-        try:
-            out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start,
-                                      progress=progress)
-        except ConvergenceError as err:
-            raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
-        rewards, complement, iterations = out.rewards, out.complement, out.total_iterations
-        status = (f"converged (levels n = {', '.join(map(str, out.levels))}; "
-                  f"{out.total_iterations} Newton steps in all, {out.iterations} on n = {n})")
-        if U.family == "linear":
-            status = "converged (linear: an LP, solved in closed form)"
+        rewards, complement, iterations, status = _run_newton(U, n, tol, max_iter, start, progress)
     elif method == "cvxpy":
-        try:
-            out = cvx.solve_cvxpy(U, n)
-        except ConvergenceError as err:
-            raise ConvergenceError(f"{err}{_advice(U, n, method, str(err))}") from None
-        rewards, iterations = out.rewards, out.iterations
-        status = f"converged (Clarabel: {out.status})"
-        first = certify(U, rewards)
-        if not (first.certified and first.residual <= tol):
-            # Clarabel's interior point stops near 1e-8 (log-sigmoid:1 at n = 3: 7.8e-7);
-            # tol is met by Newton steps from its answer, or not at all.
-            try:
-                polish = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or POLISH_MAX_ITER,
-                                             start=rewards)
-            except ConvergenceError as err:
-                raise ConvergenceError(
-                    f"{where}: Clarabel stopped at KKT residual {first.residual:.3g} > tol = {tol:g} "
-                    f"({first.problem or out.status}) and Newton steps from it failed ({err})"
-                    f"{_advice(U, n, method, str(err))}") from None
-            rewards, complement = polish.rewards, polish.complement
-            status += (f"; polished by {polish.iterations} Newton steps from KKT residual "
-                       f"{first.residual:.2g}")
+        rewards, complement, iterations, status = _run_cvxpy(U, n, tol, max_iter)
     else:
-        # scipy stops on its own gradient test, which weights each gap's residual by the
-        # gap (see solvers.lbfgs): restarted from where it stopped, with a 1000-fold
-        # tighter gtol, until the certificate meets tol (log-sigmoid:1 at n = 20: 2.4e-9
-        # at gtol 1e-9) or LBFGS_RESTARTS runs are spent.
-        iterations, gtol = 0, tol
-        for _ in range(LBFGS_RESTARTS):
-            out = lbfgs.solve_lbfgs(U, n, tol=gtol, max_iter=max_iter or 20_000, start=start)
-            rewards, iterations = out.rewards, iterations + out.iterations
-            reached = certify(U, rewards)
-            if (reached.certified and reached.residual <= tol) or gtol < 1e-15:
-                break
-            start, gtol = rewards, gtol * 1e-3
-        # scipy's own verdict is not the judge: the recomputed certificate is (log at
-        # n = 100 stops "ABNORMAL" at KKT 9.6e-10, which meets 1e-9).
-        status = "converged" if out.converged else f"converged by the certificate (scipy: {out.message!r})"
+        rewards, complement, iterations, status = _run_lbfgs(U, n, tol, max_iter, start)
     return _certified(U, n, method, rewards, complement, iterations, status, t0, tol)
+
+
+def _check_tol(tol) -> float:
+    if (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating, np.integer))
+            or not 0.0 < tol < 1.0):
+        raise SolverInputError(f"tol = {tol!r} is out of range; valid: 0 < tol < 1")
+    return float(tol)
+
+
+def _check_max_iter(max_iter):
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 1):
+        raise SolverInputError(f"max_iter = {max_iter!r} is not valid; valid: an integer >= 1")
+    return max_iter
+
+
+def _check_memory(U, n: int, method: str) -> None:
+    need, free = memory_estimate(n, method), available_memory()
+    if free is not None and need > free:
+        raise SolverInputError(memory_refusal(U, n, method, need, free))
+
+
+def _run_newton(U, n, tol, max_iter, start, progress):
+    """(rewards, complement, iterations, status) of method newton."""
+    # From a given start, Newton may need many damped steps before its gaps reach the
+    # optimum's (power:0.99 at n = 28: gaps of 1e-290, 204 steps from a random start).
+    default_iter = 100 if start is None else 1000
+    try:
+        out = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or default_iter, start=start,
+                                  progress=progress)
+    except ConvergenceError as err:
+        raise ConvergenceError(f"{err}{_advice(U, n, 'newton', str(err))}") from None
+    status = (f"converged (levels n = {', '.join(map(str, out.levels))}; "
+              f"{out.total_iterations} Newton steps in all, {out.iterations} on n = {n})")
+    if U.is_linear:
+        status = "converged (linear: an LP, solved in closed form)"
+    return out.rewards, out.complement, out.total_iterations, status
+
+
+def _run_cvxpy(U, n, tol, max_iter):
+    """(rewards, complement, iterations, status) of method cvxpy, polished by Newton steps
+    when Clarabel's answer misses tol."""
+    try:
+        out = cvx.solve_cvxpy(U, n)
+    except ConvergenceError as err:
+        raise ConvergenceError(f"{err}{_advice(U, n, 'cvxpy', str(err))}") from None
+    rewards, complement, iterations = out.rewards, None, out.iterations
+    status = f"converged (Clarabel: {out.status})"
+    first = certify(U, rewards)
+    if not (first.certified and first.residual <= tol):
+        # Clarabel's interior point stops near 1e-8 (log-sigmoid:1 at n = 3: 7.8e-7);
+        # tol is met by Newton steps from its answer, or not at all.
+        try:
+            polish = newton.solve_newton(U, n, tol=tol, max_iter=max_iter or POLISH_MAX_ITER,
+                                         start=rewards)
+        except ConvergenceError as err:
+            raise ConvergenceError(
+                f"cvxpy: {U.spec} at n = {n}: Clarabel stopped at KKT residual {first.residual:.3g} > "
+                f"tol = {tol:g} ({first.problem or out.status}) and Newton steps from it failed ({err})"
+                f"{_advice(U, n, 'cvxpy', str(err))}") from None
+        rewards, complement = polish.rewards, polish.complement
+        status += (f"; polished by {polish.iterations} Newton steps from KKT residual "
+                   f"{first.residual:.2g}")
+    return rewards, complement, iterations, status
+
+
+def _run_lbfgs(U, n, tol, max_iter, start):
+    """(rewards, complement, iterations, status) of method lbfgs.
+
+    scipy stops on its own gradient test, which weights each gap's residual by the gap
+    (see solvers.lbfgs): restarted from where it stopped, with a 1000-fold tighter gtol,
+    until the certificate meets tol (log-sigmoid:1 at n = 20: 2.4e-9 at gtol 1e-9) or
+    LBFGS_RESTARTS runs are spent."""
+    iterations, gtol = 0, tol
+    for _ in range(LBFGS_RESTARTS):
+        out = lbfgs.solve_lbfgs(U, n, tol=gtol, max_iter=max_iter or 20_000, start=start)
+        rewards, iterations = out.rewards, iterations + out.iterations
+        reached = certify(U, rewards)
+        if (reached.certified and reached.residual <= tol) or gtol < 1e-15:
+            break
+        start, gtol = rewards, gtol * 1e-3
+    # scipy's own verdict is not the judge: the recomputed certificate is (log at
+    # n = 100 stops "ABNORMAL" at KKT 9.6e-10, which meets 1e-9).
+    status = "converged" if out.converged else f"converged by the certificate (scipy: {out.message!r})"
+    return rewards, None, iterations, status
+
+
+def _solve_fast(U, n: int, *, tol: float, max_iter, start, check_memory: bool, progress):
+    """``solve(U, n, method="fast")`` (n = 10^5..10^6): :func:`solvers.newton_cg.solve_newton_cg`
+    wrapped in the one result type, certified by the fast certificate
+    (:func:`solvers.certify_fast.certify_fast`'s, on the solver's own iterate: the dense
+    O(n^2) :func:`solvers.kkt.certify` is what this method exists to avoid). The status
+    states the measured summation error and its bound on the residual; ``iterations``
+    counts the Newton-CG steps over every fast level (the status's count). ``start`` is not
+    taken (the multilevel start is what keeps the last level to a few steps).
+
+    >>> sol = solve("log", 40, method="fast")
+    >>> sol.method, sol.kkt_residual < 1e-9, "summation error" in sol.status
+    ('fast', True, True)
+    """
+    t0 = time.perf_counter()
+    _check_start(start, n, "fast")
+    if U.is_linear:
+        raise SolverInputError("method 'fast' does not take linear U (an LP with a closed form); "
+                               "valid: method newton")
+    if check_memory:
+        _check_memory(U, n, "fast")
+    out = newton_cg.solve_newton_cg(U, n, tol=tol, max_iter=max_iter or 50, progress=progress)
+    status = (f"converged (levels n = {', '.join(map(str, out.levels))}, the first dense; "
+              f"{out.total_iterations} Newton-CG steps in all, {out.iterations} on n = {n}; "
+              f"CG iterations on the last level "
+              f"{list(out.cg_iterations)}; fast certificate: summation error {out.summation_error:.2g} "
+              f"of the force scale on {out.spot_rows} rows checked directly, bound on the "
+              f"residual's error {out.kkt_error_bound:.2g})")
+    return Solution(spec=U.spec, n=n, method="fast", rewards=out.rewards,
+                    objective=float(out.objective), kkt_residual=float(out.kkt_residual),
+                    iterations=int(out.total_iterations), seconds=time.perf_counter() - t0,
+                    unique=True, status=status, complement=out.complement)
 
 
 def _certified(U, n, method, rewards, complement, iterations, status, t0, tol) -> Solution:
@@ -368,7 +423,7 @@ def _certified(U, n, method, rewards, complement, iterations, status, t0, tol) -
     solution = Solution(spec=U.spec, n=n, method=method, rewards=rewards,
                         objective=float(cert.objective), kkt_residual=float(cert.residual),
                         iterations=int(iterations), seconds=time.perf_counter() - t0,
-                        unique=U.family != "linear" or n % 2 == 0, status=status,
+                        unique=not U.is_linear or n % 2 == 0, status=status,
                         complement=complement)
     if not cert.certified:
         raise ConvergenceError(f"{where}: {cert.problem} (status {status!r})"

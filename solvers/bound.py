@@ -130,6 +130,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from rcollapse.solvers.kkt import rewards_and_complement
 from rcollapse.theory.utilities import Utility, parse_utility, x as _x
 
 __all__ = ["ErrorBound", "error_bound", "eval_relative_error", "curvature_decreasing", "EVAL_ULPS"]
@@ -471,7 +472,8 @@ def _fast_gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, 
     bottom half and the middle follow exactly: at a symmetric x the exact gradient has
     g_(n+1-k) = -g_k and g_middle = 0."""
     from rcollapse.solvers.fastsum import PointSum
-    from rcollapse.solvers.newton_cg import FastHalf, _spot_rows
+    from rcollapse.solvers.certify_fast import _spot_rows
+    from rcollapse.solvers.fast_half import FastHalf
 
     n, m, odd = rx.size, rx.size // 2, rx.size % 2 == 1
     half = FastHalf(U, n)
@@ -695,13 +697,8 @@ def error_bound(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEM
 def _error_bound(U, rewards, complement, chunk_elements, sums, spot_rows, seed) -> ErrorBound:
     """:func:`error_bound` without its argument check and clock."""
     U = parse_utility(U)
-    r = np.asarray(rewards, dtype=float)
-    if r.ndim != 1 or r.size < 2:
-        raise ValueError(f"rewards must be a 1-D array of n >= 2 values, got shape {r.shape}")
+    r, q = rewards_and_complement(rewards, complement)
     n = r.size
-    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
-    if q.shape != r.shape:
-        raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(q))):
         return _none("rewards or complement are not finite", n)
     mu, mu_low, E, A, reason = _constants(U)

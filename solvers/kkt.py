@@ -60,7 +60,8 @@ import sympy as sp
 from rcollapse.theory.objective import CHUNK_ELEMENTS, _signed_gaps, overall_utility, utility_gradient
 from rcollapse.theory.utilities import parse_utility, sigmoid, softplus, x
 
-__all__ = ["kkt_residual", "certify", "Certificate", "constraint_slacks", "residual_from_gradient"]
+__all__ = ["kkt_residual", "certify", "Certificate", "constraint_slacks", "residual_from_gradient",
+           "rewards_and_complement"]
 
 #: Forces computed directly are used when their scale s lies in this range; outside it
 #: (underflow or overflow near), they are recomputed from log U' (module docstring).
@@ -98,6 +99,26 @@ class Certificate:
     @property
     def certified(self) -> bool:
         return self.problem is None and math.isfinite(self.residual)
+
+
+def rewards_and_complement(rewards, complement=None) -> tuple[np.ndarray, np.ndarray]:
+    """(r, q): ``rewards`` as a 1-D float array of n >= 2 values and ``complement``
+    (1 - r computed without cancellation, when the caller has it; else 1 - r) of the same
+    shape, or ValueError naming the bad shape. The one input check of every certificate
+    and bound (:func:`certify`, :func:`solvers.certify_fast.certify_fast`,
+    :func:`solvers.bound.error_bound`); values are checked by each (feasibility).
+
+    >>> r, q = rewards_and_complement([1.0, 0.25, 0.0])
+    >>> q.tolist()
+    [0.0, 0.75, 1.0]
+    """
+    r = np.asarray(rewards, dtype=float)
+    if r.ndim != 1 or r.size < 2:
+        raise ValueError(f"rewards must be a 1-D array of n >= 2 values, got shape {r.shape}")
+    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
+    if q.shape != r.shape:
+        raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
+    return r, q
 
 
 def constraint_slacks(rewards, *, complement=None) -> np.ndarray:
@@ -271,12 +292,7 @@ def certify(U, rewards, *, complement=None, chunk_elements: int = CHUNK_ELEMENTS
     'infeasible: S(r) = -inf: two rewards tie where U(0) = -inf'
     """
     U = parse_utility(U)
-    r = np.asarray(rewards, dtype=float)
-    if r.ndim != 1 or r.size < 2:
-        raise ValueError(f"rewards must be a 1-D array of n >= 2 values, got shape {r.shape}")
-    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
-    if q.shape != r.shape:
-        raise ValueError(f"complement has shape {q.shape}, rewards {r.shape}; they must match")
+    r, q = rewards_and_complement(rewards, complement)
     with np.errstate(all="ignore"):
         c = constraint_slacks(r, complement=q)
         feasible_box = np.all(np.isfinite(r)) and r.min() >= 0.0 and r.max() <= 1.0

@@ -41,7 +41,7 @@ Problem (5) (Song et al. 2023): maximize S(r) = sum_{i<j} U(r_i - r_j) subject t
   neg-power:g < 1 and uniform for g >= 1; for log-sigmoid, Theorem 4's atom mass
   U'(1) / (U'(0) + U'(1)) at each end and uniform between. Newton runs first on
   n_0 <= 128 rewards, then on twice as many, and so on up to n, each level starting
-  from the previous optimum carried over (see :func:`_transfer`: an index shift in the
+  from the previous optimum carried over (see :func:`solvers.starts.transfer`: an index shift in the
   coordinate of the limit's CDF, which the edge of the optimum keeps from one n to the
   next), so that the last, costly level needs two to four steps.
 - Chord steps: a Cholesky factor is reused while full steps keep shrinking the residual
@@ -61,46 +61,57 @@ full reward vector. Not reaching ``tol`` raises :class:`ConvergenceError`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, stats
-from scipy.interpolate import PchipInterpolator
 
 from rcollapse.solvers.errors import ConvergenceError
 from rcollapse.solvers.kkt import certify, kkt_residual
+from rcollapse.solvers.projected_newton import (COARSE_TOL, active_set, minimize_level,
+                                                projected_direction)
+from rcollapse.solvers.starts import argument_scale, first_start, limit_beta_parameter, start_from, transfer
 from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import Utility, parse_utility
 
 __all__ = ["solve_newton", "NewtonOutcome", "limit_beta_parameter", "memory_estimate"]
 
-def _nonfinite_hint(U: Utility, n: int) -> str:
-    """Why a gradient or Hessian stopped being finite, for the error message."""
-    if U.family == "power" and U.param > 0.9:
-        a = (1.0 - U.param) / 2.0
-        y2 = float(stats.beta(a, a).ppf(1.0 / (n - 1)))
-        size = f"about {y2:.1e}" if y2 > 1e-300 else "below 1e-300"
-        return (f": two rewards tie. For power:g with g near 1 the optimal gaps near the ends "
-                f"(Beta({a:g}, {a:g}) quantile at 1/(n - 1): {size}) fall below float64, "
-                f"so newton's strictly ordered iterate cannot hold them")
-    return ": two rewards tie, or U' overflowed float64 at a tiny gap"
-#: Weight of the default start blended into a given start that has ties.
-BLEND = 1e-3
 #: Coarsest level of the multilevel start.
 COARSEST = 128
-#: Fraction of the way to the nearest tie that one step may go (strict-order utilities).
-TO_BOUNDARY = 0.9
-#: Armijo constant.
-ARMIJO = 1e-4
 #: A change of phi below this many ulps of sum |terms| is rounding, not progress.
 ROUNDING_ULPS = 64
 #: Newton steps allowed on each coarse level (they only make a start).
 COARSE_MAX_ITER = 60
 #: Below this reduced residual a Cholesky factor may be reused for the next step.
 CHORD_BELOW = 1e-3
-#: Reduced residual at which a coarse level stops.
-COARSE_TOL = 1e-8
+#: A Beta(a, a) limit (Theorem 2, power:g) with a below this, i.e. g > 0.9: the optimal
+#: gaps near the ends fall below float64 (:func:`_nonfinite_hint`).
+TINY_END_GAPS_BETA = (1.0 - 0.9) / 2.0
+#: Kept under their old names (tests and callers of the dense solver's starts).
+_first_start, _transfer = first_start, transfer
+
+
+def end_gaps_below_float64(U: Utility) -> bool:
+    """The limit is Beta(a, a) with a < :data:`TINY_END_GAPS_BETA` (Theorem 2: power:g,
+    g > 0.9): the optimal gaps near the ends fall below float64 already at small n.
+
+    >>> end_gaps_below_float64(parse_utility("power:0.99")), end_gaps_below_float64(parse_utility("power:0.9"))
+    (True, False)
+    """
+    a = limit_beta_parameter(U)
+    return a is not None and a < TINY_END_GAPS_BETA
+
+
+def _nonfinite_hint(U: Utility, n: int) -> str:
+    """Why a gradient or Hessian stopped being finite, for the error message."""
+    if end_gaps_below_float64(U):
+        a = limit_beta_parameter(U)
+        y2 = float(stats.beta(a, a).ppf(1.0 / (n - 1)))
+        size = f"about {y2:.1e}" if y2 > 1e-300 else "below 1e-300"
+        return (f": two rewards tie. For power:g with g near 1 the optimal gaps near the ends "
+                f"(Beta({a:g}, {a:g}) quantile at 1/(n - 1): {size}) fall below float64, "
+                f"so newton's strictly ordered iterate cannot hold them")
+    return ": two rewards tie, or U' overflowed float64 at a tiny gap"
 
 
 @dataclass(frozen=True)
@@ -125,35 +136,6 @@ def memory_estimate(n: int, *, chunk_elements: int = CHUNK_ELEMENTS) -> int:
     return 2 * 8 * m * m + 12 * 8 * chunk_elements
 
 
-def limit_beta_parameter(U: Utility) -> float | None:
-    """a of the Beta(a, a) limit of Theorems 2 and 3 (None: uniform, or log-sigmoid and
-    linear, which have atoms). Used only to start the iteration.
-
-    >>> limit_beta_parameter(parse_utility("power:0.5")), limit_beta_parameter(parse_utility("log"))
-    (0.25, 0.5)
-    """
-    g = U.param
-    if U.family == "power":
-        return (1.0 - g) / 2.0
-    if U.family == "log":
-        return 0.5
-    if U.family == "neg-power" and g < 1.0:
-        return (1.0 + g) / 2.0
-    return None
-
-
-def _argument_scale(U: Utility, n: int) -> float:
-    """c such that the half problem evaluates U(c t), U'(c t), U''(c t) instead of U(t):
-    n - 1 for neg-power:g with g >= 1, else 1. U = -t^(-g) is homogeneous,
-    U(c t) = c^(-g) U(t), so the maximizer is the same and the Newton step (B^-1 q: both
-    scale by c^(-g)) too; but the forces at the optimum's gaps (about 1/n, since the limit
-    is uniform) are then about g instead of g n^(g + 1), which overflows float64 for
-    neg-power:200 at n = 50."""
-    if U.family == "neg-power" and U.param >= 1.0:
-        return float(n - 1)
-    return 1.0
-
-
 # --------------------------------------------------------------------------------------
 # The reduced (symmetric half) problem
 # --------------------------------------------------------------------------------------
@@ -164,7 +146,7 @@ class _Half:
         self.U, self.n = U, n
         self.m, self.odd = n // 2, n % 2 == 1
         self.rows = max(1, min(self.m, chunk_elements // max(self.m, 1)))
-        self.c = _argument_scale(U, n)
+        self.c = argument_scale(U, n)
 
     def _blocks(self, y):
         m = self.m
@@ -246,126 +228,8 @@ class _Half:
 
 
 # --------------------------------------------------------------------------------------
-# Starts and the multilevel transfer
-# --------------------------------------------------------------------------------------
-def _cdf_pair(U: Utility):
-    a = limit_beta_parameter(U)
-    if a is None:
-        return (lambda y: np.asarray(y, dtype=float)), (lambda u: np.asarray(u, dtype=float))
-    dist = stats.beta(a, a)
-    return dist.cdf, dist.ppf
-
-
-def _ranks(n: int) -> np.ndarray:
-    """p_k = (k - 1) / (n - 1) of the top half k = 1..m: 0 at the top, 1/2 in the middle."""
-    return np.arange(n // 2) / (n - 1)
-
-
-def _first_start(U: Utility, n: int, box: bool) -> np.ndarray:
-    m = n // 2
-    if U.family == "expr":  # no closed-form limit: the quantiles of solve_limit's measure
-        from rcollapse.solvers.limit import limit_start
-
-        y = limit_start(U, n, box=box)
-        if y is not None:
-            return y
-    if not box:
-        _, ppf = _cdf_pair(U)
-        y = ppf(_ranks(n))
-        y[0] = 0.0
-        return y
-    # log-sigmoid: Theorem 4's lower bound on the atom mass at each end, uniform between
-    a = U.dU1 / (U.dU0 + U.dU1)
-    if int(a * n) < 1:
-        # Not one reward in the atom: equal gaps, the optimum's limit as s -> 0 (where U'
-        # underflows float64 at every gap, log-sigmoid:1e-6 at n = 10, no step can move it).
-        return np.arange(m) / (n - 1)
-    k0 = min(max(int(a * n), 1), m)
-    y = np.zeros(m)
-    rest = n - 2 * k0
-    y[k0:] = (np.arange(m - k0) + 0.5) / rest if rest > 0 else 0.0
-    return y
-
-
-def _start_from(U: Utility, start, n: int, box: bool, complement=None) -> np.ndarray:
-    """The half-problem variable y_k = 1 - r_k (k = 1..n // 2) of a given feasible start,
-    symmetrized; y_1 = 0. Strict order needs distinct values, so ties are split slightly."""
-    r = np.asarray(start, dtype=float)
-    q = 1.0 - r if complement is None else np.asarray(complement, dtype=float)
-    y = 0.5 * (q + r[::-1])[: n // 2]
-    y[0] = 0.0
-    y = np.clip(y, 0.0, 0.5)
-    if not box:
-        # Ties (or a reward at the middle) are moved a thousandth of the way to the
-        # default start, which is strictly ordered: the blend is strictly ordered too
-        # (start [0.5] * 5 gave y = (0, 0.5 + 1e-12), past the middle reward 0.5).
-        ends = np.append(y, 0.5 if n % 2 else 1.0 - y[-1])
-        if not np.all(np.diff(ends) > 0.0):
-            y = (1.0 - BLEND) * y + BLEND * _first_start(U, n, box)
-            y[0] = 0.0
-    return y
-
-
-def _transfer(U: Utility, n_coarse: int, y_coarse: np.ndarray, n: int, box: bool) -> np.ndarray:
-    """A start for n rewards from the optimum for n_coarse (about n / 2).
-
-    Strict order (power, log, neg-power): in the coordinate u = F(y) of the limit's CDF
-    F, the optimum is u_k = (k - 1 + delta_k) / (n - 1 + 2 delta_k), an index shift
-    delta_k that depends on the index k and hardly on n (power:0.5: delta_2 = 0.3852,
-    0.3855, 0.3857 at n = 500, 1000, 2000; log: delta -> 1/4). So delta is carried over
-    index by index, and held at its last value beyond the coarse indices.
-    Runs (log-sigmoid): u = y, interpolated (monotone PCHIP) in p = (k - 1) / (n - 1),
-    which keeps the runs of exact zeros.
-    """
-    cdf, ppf = _cdf_pair(U)
-    if not box:
-        kc = np.arange(n_coarse // 2)
-        u = cdf(y_coarse)
-        delta = (u * (n_coarse - 1) - kc) / (1.0 - 2.0 * u)
-        k = np.arange(n // 2)
-        d = np.concatenate((delta, np.full(max(0, k.size - delta.size), delta[-1])))[: k.size]
-        y = ppf((k + d) / (n - 1 + 2.0 * d))
-        y[0] = 0.0
-        ends = np.concatenate((y, [0.5 if n % 2 else 1.0 - y[-1]]))
-        if np.all(np.isfinite(y)) and np.all(np.diff(ends) > 0.0):
-            return y
-        return _first_start(U, n, box)
-    p = _ranks(n_coarse)
-    u = cdf(y_coarse)
-    mid_p, mid_u = ([0.5], [0.5]) if n_coarse % 2 else ([], [])
-    P = np.concatenate((p, mid_p, 1.0 - p[::-1]))
-    Uu = np.concatenate((u, mid_u, 1.0 - u[::-1]))
-    return np.clip(ppf(np.clip(PchipInterpolator(P, Uu)(_ranks(n)), 0.0, 0.5)), 0.0, 0.5)
-
-
-# --------------------------------------------------------------------------------------
 # One level of Newton's method
 # --------------------------------------------------------------------------------------
-def _max_step(y, d, odd: bool) -> float:
-    """Largest alpha keeping 0 = y_1 < y_2 < ... < y_m < (middle), i.e. the strict order."""
-    top = 0.5 if odd else None
-    gaps = np.diff(y)
-    dg = np.diff(d)
-    last_gap = (0.5 - y[-1]) if top else (1.0 - 2.0 * y[-1])
-    last_dg = -d[-1] if top else -2.0 * d[-1]
-    gaps = np.append(gaps, last_gap)
-    dg = np.append(dg, last_dg)
-    shrinking = dg < 0.0
-    if not shrinking.any():
-        return math.inf
-    return float(np.min(gaps[shrinking] / -dg[shrinking]))
-
-
-def _reduced_residual(y, q, force, box: bool) -> float:
-    """max violation of the half problem's KKT conditions, relative to max(force)."""
-    s = float(force.max()) or 1.0
-    if box:
-        v = np.where(y <= 0.0, np.maximum(0.0, -q), np.where(y >= 0.5, np.maximum(0.0, q), np.abs(q)))
-    else:
-        v = np.abs(q[1:])
-    return float(v.max(initial=0.0)) / s
-
-
 def _factor(B, free):
     """Cholesky factor of B restricted to the free indices (B is consumed)."""
     if free.size == B.shape[0]:
@@ -377,102 +241,78 @@ def _factor(B, free):
     return linalg.cho_factor(BF, overwrite_a=True, check_finite=False)
 
 
-def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final: bool):
-    """Newton on one level. Returns (y, steps, residual, certified) where residual is the
-    shared KKT residual when ``final`` and the reduced one otherwise.
+class _CholeskyLevel:
+    """The dense level of :func:`solvers.projected_newton.minimize_level`: sums on
+    :class:`_Half`, the direction by Cholesky on the free block of B.
 
     A Cholesky factor is reused for the next step (a chord step) while the steps are full
     and each one shrinks the reduced residual at least tenfold; otherwise, and whenever
     the free set changes, the Hessian is rebuilt and factored again."""
-    m = half.m
-    steps = 0
-    phi = mag = None
-    at_noise = 0  # consecutive steps taken below rounding that did not halve the residual
-    accepted_noise = False  # the last step was taken without an objective test
-    factor = factor_free = diag = None
-    reduced_prev, alpha = math.inf, 1.0
-    while True:
-        q, force = half.gradient(y)
-        if not np.all(np.isfinite(q)):
-            raise ConvergenceError(f"newton: {half.U.spec} at n = {half.n}: non-finite gradient "
-                                   f"after {steps} steps{_nonfinite_hint(half.U, half.n)}")
-        reduced = _reduced_residual(y, q, force, box)
-        if not accepted_noise:
-            at_noise = 0
-        elif reduced > 0.99 * reduced_prev:
-            at_noise += 1
-        done = at_noise >= 3 or steps >= max_iter
-        if not final:
-            if reduced <= COARSE_TOL or done:
-                return y, steps, reduced, reduced <= COARSE_TOL
-        elif reduced <= 0.1 * tol or done:
-            r, c = half.full(y)
-            res = certify(half.U, r, complement=c, with_objective=False).residual
-            if res <= tol or done:
-                return y, steps, res, res <= tol
-        # --- a fresh Hessian, or the last factor again?
-        fresh = (factor is None or alpha < 1.0 or reduced > CHORD_BELOW
+
+    name = "newton"
+    sort_projection = False
+
+    def __init__(self, half: _Half, box: bool):
+        self.half, self.box = half, box
+        self.U, self.n, self.odd = half.U, half.n, half.odd
+        self.factor = self.factor_free = self.diag = None
+
+    def gradient(self, y):
+        return self.half.gradient(y)
+
+    def objective(self, y):
+        return self.half.objective(y)
+
+    trial_objective = objective
+
+    def accept(self, evaluated: bool):
+        pass
+
+    @staticmethod
+    def noise(mag):
+        return ROUNDING_ULPS * np.finfo(float).eps * mag
+
+    def nonfinite_hint(self) -> str:
+        return _nonfinite_hint(self.U, self.n)
+
+    def certify(self, y, q, force) -> float:
+        r, c = self.half.full(y)
+        return certify(self.U, r, complement=c, with_objective=False).residual
+
+    def direction(self, y, q, *, reduced, reduced_prev, alpha, steps, target):
+        """The projected Newton step, by a fresh Cholesky factor or the last one (a chord)."""
+        fresh = (self.factor is None or alpha < 1.0 or reduced > CHORD_BELOW
                  or reduced > 0.1 * reduced_prev)
-        for attempt in range(2):
+        for _ in range(2):
             if fresh:
-                factor = None
-                B = half.hessian(y)
-                diag = B.diagonal().copy()
-                if not np.all(np.isfinite(diag)):
-                    raise ConvergenceError(f"newton: {half.U.spec} at n = {half.n}: non-finite "
-                                           f"Hessian after {steps} steps{_nonfinite_hint(half.U, half.n)}")
-            if box:
-                with np.errstate(divide="ignore", invalid="ignore"):  # diag 0 where U'' underflows
-                    w = np.abs(y - np.clip(y - q / diag, 0.0, 0.5)).max()
-                eps = min(1e-3, w)
-                active = ((y <= eps) & (q > 0.0)) | ((y >= 0.5 - eps) & (q < 0.0))
-            else:
-                active = np.zeros(m, dtype=bool)
-                active[0] = True  # y_1 = 0: r_1 = 1 (Lemma 4.1)
+                self.factor = None
+                B = self.half.hessian(y)
+                self.diag = B.diagonal().copy()
+                if not np.all(np.isfinite(self.diag)):
+                    raise ConvergenceError(f"newton: {self.U.spec} at n = {self.n}: non-finite "
+                                           f"Hessian after {steps} steps{_nonfinite_hint(self.U, self.n)}")
+            active = active_set(y, q, self.diag, self.box)
             free = np.flatnonzero(~active)
-            if fresh or np.array_equal(free, factor_free):
+            if fresh or np.array_equal(free, self.factor_free):
                 break
             fresh = True  # the free set changed: the old factor does not apply
         if fresh and free.size:
             try:
-                factor, factor_free = _factor(B, free), free
+                self.factor, self.factor_free = _factor(B, free), free
             except linalg.LinAlgError:
-                raise ConvergenceError(f"newton: Hessian not positive definite at n = {half.n} "
+                raise ConvergenceError(f"newton: Hessian not positive definite at n = {self.n} "
                                        f"after {steps} steps; reduced residual {reduced:.3g}") from None
         if fresh:
             del B
-        d = np.zeros(m)
-        if box:
-            d[active] = -q[active] / diag[active]
-        if free.size:
-            d[free] = -linalg.cho_solve(factor, q[free], check_finite=False)
-        # --- the step: fraction to the boundary (strict order) or projection (box)
-        alpha = 1.0 if box else min(1.0, TO_BOUNDARY * _max_step(y, d, half.odd))
-        if phi is None:
-            phi, mag = half.objective(y)
-        noise = ROUNDING_ULPS * np.finfo(float).eps * mag
-        accepted = False
-        for _ in range(60):
-            y_new = np.clip(y + alpha * d, 0.0, 0.5) if box else y + alpha * d
-            if not box:
-                y_new[0] = 0.0
-            slope = float(q @ (y_new - y))
-            if -slope <= noise and alpha == 1.0:  # the gain is below rounding: take the step
-                phi_new, mag_new = phi, mag
-                accepted = True
-                break
-            phi_new, mag_new = half.objective(y_new)
-            if phi_new <= phi + ARMIJO * slope + noise:
-                accepted = True
-                break
-            alpha *= 0.5
-        steps += 1
-        reduced_prev = reduced
-        if not accepted:
-            at_noise, accepted_noise = 3, False  # no progress possible: certify what we have
-            continue
-        accepted_noise = -slope <= noise
-        y, phi, mag = y_new, phi_new, mag_new
+        return projected_direction(q, self.diag, active, free, self.box,
+                                   lambda: -linalg.cho_solve(self.factor, q[free], check_finite=False))
+
+
+def _newton_level(half: _Half, y, *, box: bool, tol: float, max_iter: int, final: bool):
+    """Newton on one level (:func:`solvers.projected_newton.minimize_level`, directions by
+    :class:`_CholeskyLevel`). Returns (y, steps, residual, certified) where residual is the
+    shared KKT residual when ``final`` and the reduced one otherwise."""
+    return minimize_level(_CholeskyLevel(half, box), y, box=box, tol=tol, max_iter=max_iter, final=final)
 
 
 def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=None,
@@ -495,7 +335,7 @@ def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=Non
     ([1.0, 1.0, 1.0], True)
     """
     U = parse_utility(U)
-    if U.family == "linear":
+    if U.is_linear:
         k = np.arange(1, n + 1)
         coef = n + 1 - 2 * k
         r = np.where(coef > 0, 1.0, np.where(coef < 0, 0.0, 0.5))
@@ -507,12 +347,12 @@ def solve_newton(U, n: int, *, tol: float = 1e-9, max_iter: int = 100, start=Non
     while start is None and levels[-1] > COARSEST:
         levels.append((levels[-1] + 1) // 2)
     levels = levels[::-1]
-    y = (_first_start(U, levels[0], box) if start is None
-         else _start_from(U, start, n, box, complement=start_complement))
+    y = (first_start(U, levels[0], box) if start is None
+         else start_from(U, start, n, box, complement=start_complement))
     total = 0
     for i, nl in enumerate(levels):
         if i:
-            y = _transfer(U, levels[i - 1], y, nl, box)
+            y = transfer(U, levels[i - 1], y, nl, box)
         final = nl == n
         half = _Half(U, nl, chunk_elements)
         y, steps, res, ok = _newton_level(half, y, box=box, tol=tol,
