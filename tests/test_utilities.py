@@ -116,6 +116,18 @@ def test_kind_properties_say_what_the_maths_says(spec):
     assert U.is_user_written == spec.startswith("expr:")
 
 
+@pytest.mark.parametrize("spec", KINDS)
+def test_hypersingular_exponent_is_the_family_whose_kernel_is_not_integrable(spec):
+    """hypersingular_exponent: g for U = -x^(-g), g >= 1 -- exactly the families with
+    x U(x) not -> 0 as x -> 0+ (int_0^1 U = -inf), and U(c t) = c^(-g) U(t) there."""
+    U = parse_utility(spec)
+    g = U.hypersingular_exponent
+    assert (g is not None) == (not U.is_user_written and sp.limit(x * U.expr, x, 0, "+") != 0)
+    if g is not None:
+        t = np.array([1e-3, 0.2, 1.0])
+        np.testing.assert_allclose(U(7.0 * t), 7.0 ** (-g) * U(t), rtol=1e-13)
+
+
 # ---- stability ------------------------------------------------------------------------
 @pytest.mark.parametrize("s", [1e-3, 0.01, 1.0, 1e3])
 def test_log_sigmoid_is_finite_for_small_sigma_and_huge_gaps(s):
