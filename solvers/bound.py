@@ -125,22 +125,19 @@ import functools
 import math
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import sympy as sp
 
+from rcollapse.solvers.bound_sums import (EVAL_ULPS, FAST_TERMS_MARGIN, SPOT_ROWS, SUMMATION_MARGIN,  # noqa: F401
+                                          _U, _fast_gradient_with_error, _gradient_with_error,
+                                          _symmetric, eval_relative_error)
+from rcollapse.solvers.bound_point import _feasible_point, _offsets, _snapped  # noqa: F401
 from rcollapse.solvers.kkt import rewards_and_complement
 from rcollapse.theory.utilities import Utility, parse_utility, x as _x
 
 __all__ = ["ErrorBound", "error_bound", "eval_relative_error", "curvature_decreasing", "EVAL_ULPS"]
 
-#: Unit roundoff of float64 (round to nearest).
-_U = 2.0**-53
-#: Relative error allowed for one evaluation of U' (numpy, from the sympy form), in units
-#: of the roundoff, times 1 + E + A |log gap| / 2 (:func:`eval_relative_error`). The tests
-#: check U.d1 against 40-digit mpmath with a margin of 4.
-EVAL_ULPS = 16
 #: Entries of one block of pairs held at once (several float64 arrays of this size).
 CHUNK_ELEMENTS = 2**20
 #: Thresholds at which rewards within tau of 1 or 0 are tried as exact end blocks (only
@@ -154,15 +151,6 @@ CURVATURE_TOLERANCE = 1e-9
 BOOTSTRAP_ROUNDS = 50
 #: sqrt(3 / 2): the max-norm constant of the grounded complete-graph Laplacian, times sqrt(n).
 _MAXNORM = math.sqrt(1.5)
-#: Fast sums (step 7): rows of the top half whose gradient is also summed directly
-#: (plus the first and last four), as the fast certificate checks its own.
-SPOT_ROWS = 64
-#: Step 7: the largest |fast - direct| / sum_j |U'| measured on the spot rows counts this
-#: many times over on every row, times that row's sum_j |U'| (the spot rows are a sample).
-SUMMATION_MARGIN = 10.0
-#: Step 7: the rounding terms of step 5, themselves summed by fast sums (relative error
-#: about 1e-13, measured by the tests), count this many times over.
-FAST_TERMS_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -271,296 +259,9 @@ def curvature_decreasing(U: Utility) -> bool:
     return bool(sp.factor(sp.together(e)).is_nonnegative)
 
 
-def _exact(v) -> Fraction:
-    return Fraction(float(v))
-
-
-def _ordered(r: np.ndarray, q: np.ndarray) -> bool:
-    """Whether the point x (x_k = 1 - q_k where r_k >= 1/2, else r_k) is feasible for (5):
-    1 >= x_1 >= ... >= x_n >= 0, decided exactly."""
-    top = r >= 0.5
-    if np.any(~top[:-1] & top[1:]):  # a reward below 1/2 above one at or over 1/2
-        return False
-    both_top, both_low = top[:-1] & top[1:], ~top[:-1] & ~top[1:]
-    if np.any(both_top & (q[:-1] > q[1:])) or np.any(both_low & (r[:-1] < r[1:])):
-        return False
-    cross = np.flatnonzero(top[:-1] & ~top[1:])
-    if cross.size and _exact(q[cross[0]]) + _exact(r[cross[0] + 1]) > 1:
-        return False
-    first = 1 - _exact(q[0]) if top[0] else _exact(r[0])
-    last = 1 - _exact(q[-1]) if top[-1] else _exact(r[-1])
-    return 0 <= last and first <= 1
-
-
-def _feasible_point(r: np.ndarray, q: np.ndarray):
-    """The point x of step 4 as (rx, qx): x_k = 1 - qx_k where rx_k >= 1/2, else rx_k;
-    feasible, with x_1 = 1 and x_n = 0. None when no such x is found.
-
-    A feasible input keeps its values. An infeasible one (out of order, or outside [0, 1])
-    is sorted and clipped first: any feasible x is valid for the triangle inequality
-    |r - r*| <= |r - x| + |x - r*|; the offset then includes the repair."""
-    rx, qx = r.copy(), q.copy()
-    if not _ordered(r, q):
-        exact = [1 - _exact(b) if a >= 0.5 else _exact(a) for a, b in zip(r, q)]
-        p = [min(Fraction(1), max(Fraction(0), v)) for v in sorted(exact, reverse=True)]
-        rx = np.array([float(v) for v in p])
-        qx = np.array([float(1 - v) for v in p])
-    # x_1 := 1 and x_n := 0 (step 4): a feasible move, since x is ordered.
-    rx[0], qx[0] = 1.0, 0.0
-    rx[-1], qx[-1] = 0.0, 1.0
-    # Where x_k = 1 - q_k, the gaps across 1/2 use rx_k = fl(1 - q_k): within 2^-54 of x_k
-    # and never above 1 (the user's r_k enters only the offset).
-    top = rx >= 0.5
-    rx[top] = 1.0 - qx[top]
-    if not _ordered(rx, qx):  # pragma: no cover - rounding to float64 cannot unorder x
-        return None
-    return rx, qx
-
-
-def _snapped(rx: np.ndarray, qx: np.ndarray, tau: float):
-    """x with the rewards within tau of 1 set to 1 and those within tau of 0 set to 0 (a
-    nearly tied end block made exact), or None when nothing moves."""
-    top = rx >= 0.5
-    up = top & (qx > 0.0) & (qx < tau)
-    down = ~top & (rx > 0.0) & (rx < tau)
-    if not (up.any() or down.any()):
-        return None
-    rx, qx = rx.copy(), qx.copy()
-    rx[up], qx[up] = 1.0, 0.0
-    rx[down], qx[down] = 0.0, 1.0
-    return rx, qx
-
-
-def _offsets(r: np.ndarray, rx: np.ndarray, qx: np.ndarray):
-    """(top, eta, offset) for the point x of (rx, qx): eta_k = |rx_k - x_k| (rounded up),
-    used for the gaps across 1/2, and offset = max_k |r_k - x_k| (rounded up). Each is a
-    sum of three floats, which math.fsum rounds correctly."""
-    top = rx >= 0.5
-    eta = np.zeros(r.size)
-    dist = np.zeros(r.size)
-    for k in np.flatnonzero(top):
-        eta[k] = abs(math.fsum((rx[k], qx[k], -1.0)))
-        dist[k] = abs(math.fsum((r[k], qx[k], -1.0)))
-    low = ~top & (rx != r)
-    for k in np.flatnonzero(low):
-        dist[k] = abs(math.fsum((r[k], -rx[k])))
-    eta = np.where(eta > 0.0, np.nextafter(eta, np.inf), 0.0)
-    offset = float(dist.max())
-    return top, eta, (math.nextafter(offset, math.inf) if offset else 0.0)
-
-
 def _trivial(r: np.ndarray) -> float:
     """max_k max(r_k, 1 - r_k), rounded up: |r_k - r*_k| is never more, as r*_k is in [0, 1]."""
     return math.nextafter(max(float(r.max()), float(1.0 - r.min())), math.inf)
-
-
-def _pairwise_row_sums(F: np.ndarray) -> np.ndarray:
-    """Row sums by explicit pairwise summation: error <= gamma_{ceil(log2 w)} sum |F_kj|."""
-    while F.shape[1] > 1:
-        w = F.shape[1]
-        h = w // 2
-        S = F[:, :h] + F[:, h:2 * h]
-        F = np.concatenate((S, F[:, 2 * h:]), axis=1) if w % 2 else S
-    return F[:, 0]
-
-
-def eval_relative_error(d, E: float, A: float):
-    """The relative error allowed for one numpy evaluation of U' at the gap d (elementwise):
-
-        EVAL_ULPS u (1 + E + A |log d| / 2).
-
-    E (the elasticity bound) scales the error of a rounded argument (x / s in log-sigmoid:
-    relative error about E u); A is the largest |a| over the exponents a of U' that float64
-    does not hold exactly (x^(-7/10) for power:0.3; 0 for power:0.5, log, neg-power:1),
-    whose rounding costs a relative |a| u |log d| (then allowed 8 times over). An exact tie
-    (d = 0) has no log."""
-    d = np.asarray(d, dtype=float)
-    with np.errstate(divide="ignore"):
-        logd = np.where(d > 0.0, np.abs(np.log(np.where(d > 0.0, d, 1.0))), 0.0)
-    return EVAL_ULPS * _U * (1.0 + E + 0.5 * A * logd)
-
-
-def _gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int):
-    """(g^, e): the computed gradient of S at x and a bound on its error, per reward;
-    None, None when a term is not finite or a gap across 1/2 is not resolved.
-
-    x is sorted, so the rewards with x_k = 1 - q_k (``top``) are the first m. A gap inside
-    the top is q_j - q_k, one inside the bottom r_k - r_j (both one rounding, relative u);
-    a gap across 1/2 is rx_k - rx_j, off by eta_k more (rx_k = fl(1 - q_k))."""
-    n = rx.size
-    m = int(top.sum())
-    if not top[:m].all():  # pragma: no cover - _ordered makes top a prefix
-        raise AssertionError("top rewards must come first")
-    depth = math.ceil(math.log2(n))
-    gamma_sum = depth * _U / (1 - depth * _U)
-    u1 = _U / (1 - _U)
-    y0 = 2.0 * E * u1  # the drift bound E |log(d / d^)| of a one-rounding gap
-    drift0 = y0 * (1.0 + y0)
-    g = np.zeros(n)
-    err = np.zeros(n)
-    cols = np.arange(n)[None, :]
-    step = max(1, min(n, chunk_elements // n))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        rows = np.arange(a, b)[:, None]
-        # d[k, j] = x_k - x_j, then the sign flipped where j < k: the pair's gap, >= 0.
-        d = rx[a:b, None] - rx[None, :]
-        tb = min(b, m)  # rows a..tb-1 are top rows
-        if a < tb:
-            d[:tb - a, :m] = qx[None, :m] - qx[a:tb, None]
-        np.negative(d, out=d, where=cols < rows)
-        diag = cols == rows
-        d[diag] = 1.0
-        t = U.d1(d)
-        if not np.all(np.isfinite(t)):
-            return None, None
-        t[diag] = 0.0
-        size = np.abs(t)
-        # rel = (eps + drift) / (1 - eps)
-        #     = (eps + drift0) / (1 - eps) + (drift - drift0) / (1 - eps)
-        if A > 0.0:
-            eps = eval_relative_error(d, E, A)  # (i) evaluation of U'
-            relsum = (size * ((eps + drift0) / (1.0 - eps))).sum(axis=1)
-        else:
-            eps0 = float(eval_relative_error(1.0, E, 0.0))
-            relsum = size.sum(axis=1) * ((eps0 + drift0) / (1.0 - eps0))
-        # (ii) gaps across 1/2: Delta = u1 d + eta (1 + u) of the top member.
-        for lo, hi, c0, c1, own in ((a, tb, m, n, True), (max(a, m), b, 0, m, False)):
-            if lo >= hi or c0 >= c1:
-                continue
-            sub = d[lo - a:hi - a, c0:c1]
-            et = eta[lo:hi, None] if own else eta[None, c0:c1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = u1 + np.where(et > 0.0, et * (1 + _U) / sub, 0.0)
-            if not np.all(ratio <= 0.25):
-                return None, None
-            y = 2.0 * E * ratio  # >= E |log(d / d^)|: |log(1 + s)| <= 2 |s| for |s| <= 1/2
-            drift = np.where(y <= 0.5, y * (1.0 + y), np.expm1(y))
-            e_sub = eps[lo - a:hi - a, c0:c1] if A > 0.0 else eps0
-            extra = size[lo - a:hi - a, c0:c1] * ((drift - drift0) / (1.0 - e_sub))
-            relsum[lo - a:hi - a] += extra.sum(axis=1)
-        np.negative(t, out=t, where=cols < rows)
-        g[a:b] = _pairwise_row_sums(t)
-        err[a:b] = gamma_sum * size.sum(axis=1) + relsum
-    err *= 1.0 + 4 * (n + 8) * _U
-    return g, err
-
-
-def _symmetric(rx, qx, top) -> bool:
-    """Whether x is exactly symmetric, x_(n+1-k) = 1 - x_k (the fast path's points): the
-    bottom rewards are the top complements reversed, the middle of odd n is 1/2, and the
-    top (x_k >= 1/2) is exactly the first half."""
-    n, m = rx.size, rx.size // 2
-    return (int(top.sum()) == m + n % 2 and np.array_equal(qx[:m], rx[::-1][:m])
-            and (n % 2 == 0 or rx[m] == qx[m] == 0.5))
-
-
-def _fast_gradient_with_error(U: Utility, rx, qx, top, eta, E: float, A: float, chunk_elements: int,
-                              spot_rows: int, seed: int):
-    """Step 7: (g^, e, summation_error) of :func:`_gradient_with_error` by fast sums, for a
-    symmetric x (:func:`_symmetric`); (None, None, reason) where no bound is proved.
-
-    On the top half y = qx[:m], :class:`solvers.newton_cg.FastHalf` gives g and the forces
-    sum_j |U'|; step 5's rounding terms are the same expressions, their sums over j done by
-    fast sums (sum_j |U'| |log d| where A > 0; sum over the pairs across 1/2 of |U'| / d,
-    with the largest eta, for the gaps across 1/2), FAST_TERMS_MARGIN times over. The fast
-    sums' own error is measured: the top rows of :func:`solvers.newton_cg._spot_rows`
-    are summed directly (:func:`_direct_top_rows`, the same float gaps), and the largest
-    difference relative to the row's force sum_j |U'| (the fast sums' error is relative
-    to the kernel's size) is added, SUMMATION_MARGIN times over and times the row's
-    force, on every row. The
-    bottom half and the middle follow exactly: at a symmetric x the exact gradient has
-    g_(n+1-k) = -g_k and g_middle = 0."""
-    from rcollapse.solvers.fastsum import PointSum
-    from rcollapse.solvers.certify_fast import _spot_rows
-    from rcollapse.solvers.fast_half import FastHalf
-
-    n, m, odd = rx.size, rx.size // 2, rx.size % 2 == 1
-    half = FastHalf(U, n)
-    scale = half.c ** U.param if half.c != 1.0 else 1.0  # U(c t) = c^(-g) U(t): undone
-    y = qx[:m]
-    u1 = _U / (1 - _U)
-    y0 = 2.0 * E * u1
-    drift0 = y0 * (1.0 + y0)
-    eta_max = float(eta.max(initial=0.0))
-    m_top = m + odd
-    d_across = (float(rx[m_top - 1] - rx[m_top]) * (1 - 2 * _U) - eta_max) if m_top < n else 1.0
-    gaps = np.diff(np.concatenate((y, [0.5] if odd else [])))
-    gaps = gaps[gaps > 0.0]
-    d_min = min(float(gaps.min(initial=1.0)) * (1 - 2 * _U), d_across)
-    if not d_across > 0.0 or not d_min > 0.0:
-        return None, None, "a gap across 1/2 is below what float64 resolves"
-    ratio_max = u1 + eta_max * (1 + _U) / d_across
-    if ratio_max > 0.25:
-        return None, None, "a gap across 1/2 is below what float64 resolves"
-    y_max = 2.0 * E * ratio_max
-    slope = max(1.0 + y_max + y0, math.exp(y_max))  # (drift - drift0) <= slope (y - y0)
-    eps0 = float(eval_relative_error(1.0, E, 0.0))
-    eps_max = float(eval_relative_error(d_min, E, A))
-
-    def across_kernel(d):  # |U'(d)| / d on the pairs across 1/2 (never a tie)
-        a = np.abs(d)
-        return np.where(a > 0.0, half.k_force(d) / np.where(a > 0.0, a, 1.0), 0.0)
-
-    def log_kernel(d):  # |U'(d)| |log d| (a tie has no log: eval_relative_error)
-        a = np.abs(d)
-        return np.where(a > 0.0, half.k_force(d) * np.abs(np.log(np.where(a > 0.0, a, 1.0))), 0.0)
-
-    with np.errstate(all="ignore"):
-        points = half.tree(y)
-        q, force = half.gradient(points)
-        g_top, force = q * scale, force * scale
-        bottom = np.concatenate((np.zeros(m), np.ones(m)))
-        across = PointSum(points, across_kernel)(bottom) * scale
-        if A > 0.0:
-            logsum = PointSum(points, log_kernel)(np.ones(2 * m)) * scale
-            if odd:
-                logsum += log_kernel(0.5 - y) * scale
-            relsum = (EVAL_ULPS * _U * ((1.0 + E) * force + 0.5 * A * logsum)
-                      + drift0 * force) / (1.0 - eps_max)
-        else:
-            relsum = force * ((eps0 + drift0) / (1.0 - eps0))
-        extra = 2.0 * E * (1 + _U) * eta_max * slope / (1.0 - eps_max) * across
-        depth = math.ceil(math.log2(n))
-        e_top = FAST_TERMS_MARGIN * (depth * _U / (1 - depth * _U) * force + relsum + extra)
-    if not (np.all(np.isfinite(g_top)) and np.all(np.isfinite(e_top))):
-        return None, None, "the gradient at the rewards is not finite (by fast sums)"
-    rows = _spot_rows(m, spot_rows, np.random.default_rng(seed))
-    g_dir = _direct_top_rows(half, y, rows, chunk_elements) * scale
-    if not (np.all(np.isfinite(g_dir)) and np.all(force[rows] > 0.0)):
-        return None, None, "the gradient summed directly on the spot rows is not finite"
-    relative = float(np.max(np.abs(g_top[rows] - g_dir) / force[rows]))
-    if scale != 1.0:  # U'(c t) c, then times c^g: the argument's rounding and two products
-        e_top += (E + 3.0) * _U * force + 2.0 * _U * np.abs(g_top)
-    e_top = e_top * (1.0 + 4 * (n + 8) * _U) + SUMMATION_MARGIN * relative * force
-    mid = [0.0] if odd else []
-    g = np.concatenate((g_top, mid, -g_top[::-1]))
-    e = np.concatenate((e_top, mid, e_top[::-1]))
-    return g, e, relative
-
-
-def _direct_top_rows(half, y, rows, chunk_elements: int) -> np.ndarray:
-    """dS/dr_k (in the fast sums' scale) on the top-half ``rows``, summed directly and
-    pairwise, with every gap formed as the fast sums form it (points y and fl(1 - y),
-    the sign of a tie by the index order, the middle of odd n at 1/2): the difference
-    from the fast sums is then their approximation alone, while the gaps' rounding is
-    step 5's (the terms across 1/2 with the largest eta)."""
-    m = y.size
-    x = np.concatenate((y, 1.0 - y[::-1]))
-    cols = np.arange(2 * m)
-    out = np.empty(rows.size)
-    step = max(1, chunk_elements // (2 * m + 1))
-    for a in range(0, rows.size, step):
-        k = rows[a:a + step]
-        d = np.copysign(np.abs(x[k][:, None] - x[None, :]), (k[:, None] - cols).astype(float))
-        same = k[:, None] == cols
-        d[same] = 1.0
-        t = half.k_grad(d)
-        t[same] = 0.0
-        if half.odd:  # the middle reward, above every top point in x: the gap y_k - 1/2
-            t = np.concatenate((t, half.k_grad(y[k] - 0.5)[:, None]), axis=1)
-        out[a:a + step] = -_pairwise_row_sums(t)
-    return out
 
 
 def _multipliers(g: np.ndarray, ties: np.ndarray) -> np.ndarray:
