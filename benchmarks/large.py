@@ -32,7 +32,6 @@ solver. Computing (:func:`run_large`), fitting (:func:`fitted_slope`) and plotti
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import platform
 import sys
@@ -183,7 +182,7 @@ def _child(spec, n, method, conn):  # pragma: no cover - runs in a child process
                     "error_bound": eb.value, "bound_sums": eb.sums,
                     "bound_summation_error": eb.summation_error})
         row["peak_rss"] = _peak_rss_bytes()
-        if U.family == "log":
+        if U == parse_utility("log"):  # the one U whose optimum theory.exact gives (Gauss-Lobatto)
             t0 = time.perf_counter()
             exact = gauss_lobatto_rewards_marching(n)
             row["gauss_lobatto_seconds"] = time.perf_counter() - t0
@@ -212,7 +211,7 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
     """Run the grid (module docstring), save ``large-<UTC stamp>.json`` and ``.png`` in the
     folder ``out`` (checked before any run), and return the data:
     ``{"rows": [...], "slopes": {...}, "machine": {...}, "json": path, "png": path}``."""
-    from rcollapse.outputs import check_output_dir, write_json
+    from rcollapse.outputs import check_output_dir, to_jsonable, write_json
 
     from rcollapse.benchmarks.provenance import provenance
 
@@ -264,24 +263,11 @@ def run_large(specs=UTILITIES, sizes=SIZES, *, out, methods=METHODS, dense_max: 
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     json_path = out_dir / f"large-{stamp}.json"
     png_path = out_dir / f"large-{stamp}.png"
-    write_json(json_path, _plain(data))
+    write_json(json_path, to_jsonable(data))
     fig = make_figure(data)
     fig.savefig(png_path, dpi=120)
     data["json"], data["png"] = str(json_path), str(png_path)
     return data
-
-
-def _plain(obj):
-    """Strict-JSON-ready copy: non-finite floats become None."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _timed(rows, spec: str, method: str):
@@ -419,7 +405,7 @@ def merge_saved(paths, *, out) -> dict:
     figure as ``large-merged-<stamp>`` in ``out``. Plots only saved data."""
     import json
 
-    from rcollapse.outputs import check_output_dir, write_json
+    from rcollapse.outputs import check_output_dir, to_jsonable, write_json
 
     out_dir = check_output_dir(out, flag="--out")
     rows = []
@@ -432,7 +418,7 @@ def merge_saved(paths, *, out) -> dict:
             "slopes": {spec: {m: fitted_slope(rows, spec, m) for m in methods} for spec in specs}}
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     json_path, png_path = out_dir / f"large-merged-{stamp}.json", out_dir / f"large-merged-{stamp}.png"
-    write_json(json_path, _plain(data))
+    write_json(json_path, to_jsonable(data))
     make_figure(data).savefig(png_path, dpi=120)
     data["json"], data["png"] = str(json_path), str(png_path)
     return data

@@ -46,6 +46,10 @@ Problem (5) (Song et al. 2023): maximize S(r) = sum_{i<j} U(r_i - r_j) subject t
   next), so that the last, costly level needs two to four steps.
 - Chord steps: a Cholesky factor is reused while full steps keep shrinking the residual
   tenfold, so the n = 10,000 level factors its 5,000 x 5,000 Hessian once or twice.
+- The steps (epsilon-active set, Armijo search, stall test) are written once, in
+  :func:`solvers.projected_newton.minimize_level`, shared with :mod:`solvers.newton_cg`;
+  this module supplies the dense sums and the Cholesky direction (:class:`_CholeskyLevel`).
+  The starts and the multilevel transfer are :mod:`solvers.starts`.
 
 Linear U is an LP, S = sum_k (n + 1 - 2k) r_k: r_k = 1 where the coefficient is
 positive, 0 where negative, and the middle reward of odd n (coefficient 0) is free; it

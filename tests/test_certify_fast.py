@@ -201,3 +201,21 @@ def test_verify_certifies_an_asymmetric_large_vector_by_the_fast_sums(small_fast
     dense = certify("log", r)
     assert V.certificate_problem(sol) is None
     assert V.recomputed_certificate(sol) == pytest.approx(dense.residual, rel=1e-9) and dense.residual > 1e-8
+
+
+@pytest.mark.parametrize("rewards, complement, words", [
+    ([1.0], None, "got shape (1,)"),
+    ([[1.0, 0.0]], None, "got shape (1, 2)"),
+    ([1.0, 0.0], [0.0], "complement has shape (1,), rewards (2,)"),
+])
+def test_the_three_certificates_share_one_input_check(rewards, complement, words):
+    """certify, certify_fast and error_bound refuse a bad shape with the same one line
+    (solvers.kkt.rewards_and_complement)."""
+    from rcollapse.solvers.bound import error_bound
+
+    messages = set()
+    for check in (certify, certify_fast, error_bound):
+        with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")) as err:
+            check("log", rewards, complement=complement)
+        messages.add(str(err.value))
+    assert len(messages) == 1

@@ -134,3 +134,29 @@ def test_solve_method_fast_returns_a_certified_solution():
         solve("linear", 10, method="fast")
     with pytest.raises(ValueError, match="tol"):
         solve("log", 10, method="fast", tol=0.0)
+
+
+@pytest.mark.parametrize("spec", ["log", "neg-power:1", "log-sigmoid:1", "expr:-exp(-3*x)"])
+@pytest.mark.parametrize("n", [200, 601])
+def test_dense_and_fast_levels_take_the_same_projected_newton_step(spec, n):
+    """The two levels of the one projected-Newton loop differ only in the direction solve:
+    from the same start, Cholesky on the dense B and PCG on fast sums (CG to 1e-13) give
+    the same step, active set included (measured: at most 5.6e-13 relative over these
+    cases; asserted 1e-9)."""
+    from rcollapse.solvers.newton import _CholeskyLevel, _Half
+    from rcollapse.solvers.newton_cg import _CGLevel
+    from rcollapse.solvers.starts import first_start
+    from rcollapse.theory.objective import CHUNK_ELEMENTS
+
+    U = parse_utility(spec)
+    box = U.finite_slope_at_zero
+    y = first_start(U, n, box)
+    dense = _CholeskyLevel(_Half(U, n, CHUNK_ELEMENTS), box)
+    fast = _CGLevel(FastHalf(U, n), box, spot_rows=8, rng=np.random.default_rng(0), clock={})
+    steps = []
+    for level in (dense, fast):
+        q, _ = level.gradient(y)
+        steps.append(level.direction(y, q, reduced=1.0, reduced_prev=np.inf, alpha=1.0, steps=0,
+                                     target=1e-11))
+    assert np.max(np.abs(steps[0] - steps[1])) <= 1e-9 * np.max(np.abs(steps[0]))
+    assert fast.cg_counts and set(fast.clock) == {"gradient", "hessian", "preconditioner", "cg"}
