@@ -72,8 +72,7 @@ from scipy import linalg, stats
 
 from rcollapse.solvers.errors import ConvergenceError
 from rcollapse.solvers.kkt import certify, kkt_residual
-from rcollapse.solvers.projected_newton import (COARSE_TOL, active_set, minimize_level,
-                                                projected_direction)
+from rcollapse.solvers.projected_newton import active_set, minimize_level, projected_direction
 from rcollapse.solvers.starts import argument_scale, first_start, limit_beta_parameter, start_from, transfer
 from rcollapse.theory.objective import CHUNK_ELEMENTS
 from rcollapse.theory.utilities import Utility, parse_utility
@@ -91,8 +90,8 @@ CHORD_BELOW = 1e-3
 #: A Beta(a, a) limit (Theorem 2, power:g) with a below this, i.e. g > 0.9: the optimal
 #: gaps near the ends fall below float64 (:func:`_nonfinite_hint`).
 TINY_END_GAPS_BETA = (1.0 - 0.9) / 2.0
-#: Kept under their old names (tests and callers of the dense solver's starts).
-_first_start, _transfer = first_start, transfer
+#: The start under its old name (tests call it).
+_first_start = first_start
 
 
 def end_gaps_below_float64(U: Utility) -> bool:

@@ -53,7 +53,7 @@ from rcollapse.solvers.certify_fast import SPOT_ROWS, certify_fast, half_certifi
 from rcollapse.solvers.errors import ConvergenceError
 from rcollapse.solvers.fast_half import FastHalf
 from rcollapse.solvers.fastsum import DEFAULT_LEAF, DEFAULT_ORDER
-from rcollapse.solvers.newton import solve_newton
+from rcollapse.solvers import newton
 from rcollapse.solvers.projected_newton import active_set, minimize_level, projected_direction
 from rcollapse.solvers.starts import first_start, transfer
 from rcollapse.solvers.two_level import COARSE_MAX, TwoLevelPreconditioner, pcg
@@ -225,7 +225,7 @@ def solve_newton_cg(U, n: int, *, tol: float = 1e-9, max_iter: int = 50,
     clock: dict = {}
     t0 = time.perf_counter()
     if len(levels) > 1:
-        y = solve_newton(U, levels[0], tol=min(tol, 1e-9)).complement[: levels[0] // 2]
+        y = newton.solve_newton(U, levels[0], tol=min(tol, 1e-9)).complement[: levels[0] // 2]
     else:
         y = first_start(U, n, box)
     clock["dense start"] = time.perf_counter() - t0
