@@ -234,6 +234,12 @@ from rcollapse.theory.utilities import parse_utility  # noqa: E402
 
 #: Two certified answers (tol 1e-9) of a strictly concave problem agree to this, sup norm.
 AGREE_ATOL = 1e-6
+# Unweighted stationarity on open gaps, relative to the top force. Clarabel's interior
+# point leaves open gaps with relative errors near 1e-6 while its certified residual (which
+# weights each gap's stationarity by the gap) meets tol: HYPOTHESIS_PROFILE=thorough found
+# power:0.906, n = 4, cvxpy at mu = 1.7e-7 lam (certificate 1.1e-10; 2e-9 from newton's
+# answer). Newton and L-BFGS-B answers have met 1e-7 on every draw.
+KKT_RTOL = {"newton": 1e-7, "lbfgs": 1e-7, "cvxpy": 1e-6}
 
 
 def _solve_or_none(U, n, method):
@@ -256,7 +262,7 @@ def check_correct(U, n, sol, *, where):
     with np.errstate(all="ignore"):
         g = P.gradient(U, sol.rewards)
     if not cert.rescaled and np.all(np.isfinite(g)) and np.max(np.abs(g)) > 1e-200:
-        P.check_kkt(U, sol.rewards, where=where, rtol=1e-7, complement=sol.complement)
+        P.check_kkt(U, sol.rewards, where=where, rtol=KKT_RTOL[sol.method], complement=sol.complement)
     for other in ("newton", "lbfgs", "cvxpy"):
         if other == sol.method or (other == "cvxpy" and n > 30):
             continue
@@ -272,6 +278,7 @@ def check_correct(U, n, sol, *, where):
 @example(U=parse_utility("log-sigmoid:1e-06"), n=10, method="newton", start=None)
 @example(U=parse_utility("power:0.999"), n=6, method="newton", start=None)
 @example(U=parse_utility("neg-power:200"), n=30, method="cvxpy", start=None)
+@example(U=parse_utility("power:0.906"), n=4, method="cvxpy", start=None)  # found by the thorough profile
 @given(U=extreme_utilities(), n=sizes(high=30), method=st.sampled_from(["newton", "cvxpy", "lbfgs"]),
        start=st.data())
 def test_converged_means_correct_or_the_error_names_a_method_that_can(U, n, method, start):
