@@ -189,6 +189,14 @@ def option(default=None, *, help: str, check: Check | None, flag: str | None = N
     return field(default=default, metadata=meta)
 
 
+def backbone_option():
+    """The ``--backbone`` field, one definition for ``train`` and ``warm``."""
+    return option("tiny", metavar="NAME",
+                  check=delegated(_backbone, "tiny, minilm or a local Hugging Face model directory"),
+                  help="tiny (random, for tests), minilm (all-MiniLM-L6-v2) or a local Hugging "
+                       "Face model directory")
+
+
 def flag_of(f) -> str:
     """The command-line flag of a field."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
@@ -257,11 +265,7 @@ class TrainConfig:
         "utility", check=choice(*LOSS_NAMES),
         help="utility: (1) with U; bt: TRL's pairwise -log sigmoid(z_i - z_j) over all "
              "pairs; plackett-luce: listwise")
-    backbone: str = option(
-        "tiny", metavar="NAME",
-        check=delegated(_backbone, "tiny, minilm or a local Hugging Face model directory"),
-        help="tiny (random, for tests), minilm (all-MiniLM-L6-v2) or a local Hugging Face "
-             "model directory")
+    backbone: str = backbone_option()
     prompts: int | None = option(
         64, metavar="N", check=optional(integer(min=1)),
         help="training prompts (built-in data), or at most N of --data")

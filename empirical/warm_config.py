@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from rcollapse.empirical.config import (TrainConfig, boolean, check_fields, comma_separated,
+from rcollapse.empirical.config import (TrainConfig, backbone_option, boolean, check_fields, comma_separated,
                                         delegated, each, existing_file, finite_number, integer,
                                         interval, nested, optional, option)
 from rcollapse.outputs import check_output_dir
@@ -54,12 +54,6 @@ def _warm_utility(spec) -> None:
         parse_utility(spec)  # UtilityError (a ValueError) for an unknown spec
 
 
-def _backbone(name) -> None:
-    from rcollapse.empirical.model import resolve_backbone
-
-    resolve_backbone(name)  # BackboneError (a ValueError): a missing model directory
-
-
 @dataclass(frozen=True)
 class WarmConfig:
     """Everything that defines one WARM run; saved as warm_config.json. ``train`` is the
@@ -69,11 +63,7 @@ class WarmConfig:
     members: int = option(
         4, metavar="M", check=integer(min=2, note="weight averaging needs two models"),
         help="reward models fine-tuned from one initialization and averaged (M >= 2)")
-    backbone: str = option(
-        "tiny", metavar="NAME",
-        check=delegated(_backbone, "tiny, minilm or a local Hugging Face model directory"),
-        help="tiny (random, for tests), minilm (all-MiniLM-L6-v2) or a local Hugging Face "
-             "model directory")
+    backbone: str = backbone_option()
     utility: str = option(
         "log-sigmoid:0.25", metavar="SPEC",
         check=delegated(_warm_utility, "a utility spec or prompt-aware"),

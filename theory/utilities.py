@@ -1,17 +1,9 @@
 """Utility functions U of problem (5), each defined once as a sympy expression.
 
 Song, Cai, Lee, Su (2023), section 3: a reward model trained on rankings maximizes
-``sum_{i<j} U(r_i - r_j)`` per prompt. This module holds the families of the paper,
-
-=================  =======================  ====================
-spec               U(x)                     parameter
-=================  =======================  ====================
-``linear``         x                        --
-``power:g``        x^g                      0 < g < 1
-``neg-power:g``    -x^(-g)                  g > 0
-``log``            log x                    --
-``log-sigmoid:s``  log sigmoid(x / s)       s > 0
-=================  =======================  ====================
+``sum_{i<j} U(r_i - r_j)`` per prompt. The families of the paper (linear, power:g,
+neg-power:g, log, log-sigmoid:s), with their parameter domains, are the table of
+:mod:`~rcollapse.theory.families`; ``expr:`` takes any other U.
 
 Each family is written once, as a sympy expression in ``x``. Everything else -- U, U'
 and U'' as numpy functions, the torch function and the
