@@ -145,16 +145,23 @@ class Part:
     rerun: str
 
 
+#: the code of the fast method (a change there makes its measured parts stale)
+FAST_METHOD = ("solvers/newton_cg.py", "solvers/fastsum.py", "solvers/projected_newton.py",
+               "solvers/starts.py", "solvers/fast_half.py", "solvers/two_level.py",
+               "solvers/certify_fast.py")
+
 PARTS = {
     "bench-solvers": Part("solvers", _solvers, ("solvers/",),
                           "rcollapse bench solvers --max-n 2000 --budget 60 --readme"),
-    "bench-limit": Part("limit", _limit, ("solvers/limit.py",), "rcollapse bench limit --readme"),
+    "bench-limit": Part("limit", _limit, ("solvers/limit.py", "solvers/limit_kernel.py",
+                                          "solvers/limit_qp.py", "solvers/limit_measure.py"),
+                        "rcollapse bench limit --readme"),
     "atoms": Part("atoms", _atoms, ("solvers/", "theory/"), "rcollapse bench atoms --readme"),
-    "bench-large": Part("large", _large, ("solvers/newton_cg.py", "solvers/fastsum.py", "solvers/newton.py",
-                                                "solvers/bound.py"),
+    "bench-large": Part("large", _large, FAST_METHOD + ("solvers/newton.py", "solvers/bound.py",
+                                                       "solvers/bound_sums.py", "solvers/bound_point.py"),
                         "rcollapse bench solvers --large --readme"),
     "bench-preconditioner": Part("preconditioner", _preconditioner,
-                                 ("solvers/newton_cg.py", "solvers/fastsum.py"),
+                                 FAST_METHOD,
                                  "python -m rcollapse.benchmarks.preconditioner --readme"),
     "verify-summary": Part("verify", _verify, ("solvers/", "theory/", "rcollapse/verify/", "rcollapse/limits.py"),
                            "rcollapse verify --readme"),
