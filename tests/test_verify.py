@@ -179,13 +179,13 @@ def test_shifted_log_sigmoid_kernel_fails_theorem4(monkeypatch, fresh_caches):
     assert good.status == "PASS", good.measured
     assert good.details["agreement"] <= ATOM_AGREEMENT / 3
     M.cached_limit.cache_clear()
-    original = L._utility_function
+    original = L.regularized_utility
 
     def shifted(U, delta):
         u = original(U, delta)
         return lambda t: u(np.asarray(t, dtype=float) + 1e-3)
 
-    monkeypatch.setattr(L, "_utility_function", shifted)
+    monkeypatch.setattr(L, "regularized_utility", shifted)
     (row,) = V.run_checks(QUICK, only=["thm4:log-sigmoid:1"])
     assert row.status == "FAIL", row.measured
     assert row.details["agreement"] > ATOM_AGREEMENT
