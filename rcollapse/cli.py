@@ -32,6 +32,7 @@ COMMANDS = {
     "figures": "regenerate the paper's figures as PNG and PDF",
     "train": "train a reward model on rankings and watch collapse happen",
     "warm": "weight-averaged reward models (WARM, Rame et al. 2024)",
+    "diagnose": "has a reward model collapsed, and onto which utility's optimum of (5)?",
     "bench": "benchmarks: the solvers against their peers on this machine",
 }
 

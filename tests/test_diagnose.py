@@ -1,0 +1,175 @@
+"""``rcollapse diagnose`` (issue 21): the inverse fit, the collapse measures, the report
+and the refusals.
+
+Synthetic scores are the optimum of (5) for a known U at n in 4..12 plus Gaussian noise
+0.02 (fixed seeds). Which answers count as recovering the family: the fit is judged on
+its coordinate (``empirical.diagnose_fit``): the dial a for power:g, log and neg-power:g
+(the optima of neighbours on the dial coincide as g -> 0, so log may be reported as
+power:g or neg-power:g with g near 0), s for log-sigmoid. Robustness was measured over
+10 noise seeds (100 prompts, 200 resamples) before fixing each assertion: the interval
+held the true parameter 40/40 times, the smallest margin (distance of the truth to the
+nearer end, over the interval's width) 0.027 (neg-power:1); the margins of the seed used
+here are written beside each case.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rcollapse.cli import main
+from rcollapse.empirical.diagnose import (ScoredPrompt, collapse_index, diagnose,
+                                          normalized_profile)
+from rcollapse.empirical.diagnose_fit import dial_a, fit_utility
+from rcollapse.empirical.losses import reference_optimum
+
+NOISE = 0.02
+
+
+def synthetic(specs_types, prompts: int, seed: int) -> list[ScoredPrompt]:
+    """Prompt p gets the optimum of (5) for specs_types[p % k][0] at n in 4..12, plus noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in range(prompts):
+        spec, kind = specs_types[p % len(specs_types)]
+        n = int(rng.integers(4, 13))
+        out.append(ScoredPrompt(f"prompt {p}", reference_optimum(spec, n).rewards
+                                + rng.normal(0, NOISE, n), kind))
+    return out
+
+
+def _margin(x, interval):
+    lo, hi = interval
+    return min(x - lo, hi - x) / (hi - lo)
+
+
+# margins measured at seed 0 (10 seeds: least 0.08, 0.11, 0.027, 0.15 in this order)
+@pytest.mark.parametrize("spec, coordinate, truth", [
+    ("power:0.5", "a", 0.25), ("log", "a", 0.5), ("neg-power:1", "a", 1.0),
+    ("log-sigmoid:0.25", "s", 0.25)])
+def test_fit_recovers_the_family_and_holds_the_true_parameter(spec, coordinate, truth):
+    scores = synthetic([(spec, None)], 100, seed=0)
+    fit = fit_utility([normalized_profile(p.rewards) for p in scores], bootstrap=200, seed=0)
+    assert fit["coordinate"] == coordinate, fit["spec"]
+    assert fit["interval"][0] <= truth <= fit["interval"][1], (fit["spec"], fit["interval"])
+    assert fit["interval"][0] <= fit["parameter"] <= fit["interval"][1]
+    if coordinate == "a":
+        assert dial_a(fit["spec"]) == pytest.approx(fit["parameter"], abs=1e-4)
+    assert fit["runner_up"]["aligned_w1"] > fit["aligned_w1"]
+    # the residual is the noise's, not a misfit: 0.014 to 0.016 measured for noise 0.02
+    assert fit["w1"] < NOISE
+
+
+def test_prompt_aware_scores_give_two_fits():
+    """Closed prompts on power:0.5's optimum, open ones on neg-power:1's (the dial's two
+    sides). 5 seeds: W1 open vs closed 0.079 to 0.087 of a ceiling 0.163 to 0.175; the
+    fits' intervals held their truths and were disjoint 5/5."""
+    d = diagnose(synthetic([("power:0.5", "closed"), ("neg-power:1", "open")], 100, seed=0),
+                 bootstrap=200, seed=0)
+    ovc = d.open_vs_closed
+    assert ovc["fits_differ"]
+    lo, hi = ovc["fits"]["closed"]["interval"]
+    assert lo <= 0.25 <= hi
+    lo, hi = ovc["fits"]["open"]["interval"]
+    assert lo <= 1.0 <= hi
+    assert 0.25 * ovc["ceiling"] < ovc["w1_open_vs_closed"] < ovc["ceiling"]
+
+
+def test_collapse_index_ends():
+    """0 for identical prompts; near 1 for independent uniform rewards (5 seeds: 0.86 to
+    0.98); well below for a collapsed model at one n."""
+    same = [np.array([1.0, 0.8, 0.3, 0.0])] * 10
+    assert collapse_index(same)["index"] == 0.0
+    rng = np.random.default_rng(0)
+    random = [normalized_profile(rng.uniform(size=int(rng.integers(4, 13)))) for _ in range(100)]
+    assert 0.7 < collapse_index(random, seed=0)["index"] < 1.3
+    collapsed = [normalized_profile(p.rewards) for p in synthetic([("log", None)], 100, seed=1)
+                 if len(p.rewards) == 8]
+    assert collapse_index(collapsed, seed=0)["index"] < 0.3
+
+
+def test_utility_check_and_calibration_on_exact_optima():
+    scores = [ScoredPrompt(f"p{n}", reference_optimum("log", n).rewards, None,
+                           [" ".join(["w"] * (n - i)) for i in range(n)]) for n in range(4, 10)]
+    d = diagnose(scores, utility="log", bootstrap=0)
+    assert d.utility_check["w1_to_optimum"] < 1e-6 and d.utility_check["collapsed"]
+    assert d.ranking["accuracy"] == 1.0
+    # rewards fall with rank and so does length: a length correlation of +1 in ranks
+    assert d.calibration["length_correlation"]["spearman"] > 0.9
+    bins = d.calibration["reliability"]  # each pair in both orders: mirror-image bins
+    assert sum(b["count"] for b in bins) == 2 * d.calibration["pairs"]
+    far = diagnose(scores, utility="linear", bootstrap=0).utility_check
+    assert not far["collapsed"] and far["relative_w1"] > 0.1
+
+
+def _write(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return str(path)
+
+
+def _good_rows(k=30):
+    return [{"prompt": f"p{i}", "rewards": reference_optimum("log", 4 + i % 5).rewards.tolist(),
+             "type": "open" if i % 2 else "closed"} for i in range(k)]
+
+
+@pytest.mark.parametrize("row, words", [
+    ('{"prompt": "a", "rewards": [1, 0', "not valid JSON"),
+    ({"prompt": "a"}, "field 'rewards': missing"),
+    ({"prompt": "a", "rewards": [1.0]}, "field 'rewards': 1 value(s); valid: n >= 2"),
+    ({"prompt": "a", "rewards": [1.0, "x"]}, "field 'rewards'"),
+    ({"prompt": "a", "rewards": [1.0, 0.0], "type": "long"}, "field 'type'"),
+    ({"prompt": "a", "rewards": [1.0, 0.0], "score": 1}, "field 'score'")])
+def test_bad_scores_are_refused_in_one_line(tmp_path, capsys, row, words):
+    path = _write(tmp_path / "s.jsonl", [_good_rows(1)[0], row])
+    assert main(["diagnose", "--rewards", path, "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}:2:" in err and words in err, err
+
+
+def test_bad_options_are_refused(tmp_path, capsys):
+    path = _write(tmp_path / "s.jsonl", _good_rows(4))
+    (tmp_path / "exists").mkdir()
+    cases = [(["--rewards", path, "--out", str(tmp_path / "exists")], "already exists"),
+             (["--rewards", path, "--model", str(tmp_path), "--json"], "exactly one"),
+             (["--model", str(tmp_path), "--json"], "needs --data"),
+             (["--rewards", path], "--out DIR"),
+             (["--rewards", path, "--json", "--utility", "cubic"], "cubic"),
+             (["--model", str(tmp_path), "--data", path, "--json"], "config.json")]
+    for args, words in cases:
+        assert main(["diagnose", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, (args, err)
+
+
+def test_report_files_and_json(tmp_path, capsys):
+    path = _write(tmp_path / "s.jsonl", _good_rows())
+    out = tmp_path / "report"
+    assert main(["diagnose", "--rewards", path, "--out", str(out), "--bootstrap", "20"]) == 0
+    names = {"report.json", "report.md", "profiles.png", "fit.png", "calibration.png"}
+    assert names <= {p.name for p in out.iterdir()}
+    report = json.loads((out / "report.json").read_text())
+    assert {"spec", "parameter", "interval", "w1", "runner_up"} <= set(report["fit"])
+    assert {"ece", "brier", "length_correlation"} <= set(report["calibration"])
+    assert report["open_vs_closed"]["ceiling"] > 0 and len(report["prompts"]) == 30
+    capsys.readouterr()
+    assert main(["diagnose", "--rewards", path, "--json", "--bootstrap", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["fit"]["interval"] is None
+
+
+def test_a_model_folder_is_scored(tmp_path, capsys):
+    """A tiny one-label classifier saved to a folder: scored (logit and sigmoid scales)."""
+    from rcollapse.empirical.model import load_reward_model
+
+    model, tokenizer = load_reward_model("tiny", seed=0)
+    model.save_pretrained(str(tmp_path / "m"))
+    tokenizer.save_pretrained(str(tmp_path / "m"))
+    rows = [{"prompt": f"q{i}", "completions": ["a b c d", "a b c", "a b", "a"]} for i in range(6)]
+    data = _write(tmp_path / "d.jsonl", rows)
+    assert main(["diagnose", "--model", str(tmp_path / "m"), "--data", data, "--json",
+                 "--bootstrap", "0", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["calibration"]["scale"] == "logit" and report["logit_fit"] is not None
+    assert report["calibration"]["length_correlation"]["completions"] == 24
+    assert all(0 < r["mean"] < 1 and "logit_mean" in r for r in report["prompts"])
