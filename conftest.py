@@ -1,6 +1,6 @@
 """Root pytest set-up: offline, headless defaults for every test.
 
-The rooms' doctests run through tests/test_doctests.py, by their installed names.
+The rooms' doctests run through tests/face/test_doctests.py, by their installed names.
 """
 
 import os

@@ -3,7 +3,7 @@
 For each utility and grid, one ``solve_limit(spec, grid=m)`` in this process after a
 warm-up at grid 64 (imports and the sympy-derived forms of U are not timed), timed by
 ``LimitSolution.seconds``, with its KKT residual (of the discrete QP) and its atom mass.
-The timing that ``tests/test_solve_limit.py`` once asserted (``seconds <= 10``) lives
+The timing that ``tests/solvers/test_solve_limit.py`` once asserted (``seconds <= 10``) lives
 here: speed is measured, never a test.
 
 >>> data = {"rows": [{"utility": "log", "grid": 64, "seconds": 0.01, "kkt_residual": 1e-16,

@@ -8,7 +8,7 @@ Each generated part of README.md sits between two markers,
 
 and is rewritten from its results file by ``python -m rcollapse.benchmarks.readme``
 (``--check``: only compare, exit 1 on a difference). Never typed by hand: the test
-``tests/test_readme.py`` checks that every part matches its file, and warns when the
+``tests/face/test_readme.py`` checks that every part matches its file, and warns when the
 file was measured before the last change to the code it measures (:func:`staleness`).
 
 >>> text = "a\\n<!-- generated: x -->\\nold\\n<!-- end generated -->\\nb\\n"

@@ -1,6 +1,6 @@
 """The spread of the training tests' outcomes over seeds and torch threads.
 
-``tests/test_empirical_train.py`` asserts properties of small training runs (Theorem 1's
+``tests/empirical/test_empirical_train.py`` asserts properties of small training runs (Theorem 1's
 collapse, section 3.2's prompt-aware split) with thresholds; each threshold must sit far
 from the spread of results across machines, seeds and thread counts, never on the last
 digits of one run. This benchmark reruns those tests' settings (``TINY``) for seeds and

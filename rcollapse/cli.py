@@ -13,7 +13,7 @@ stops quietly with status 1, as the Python documentation recommends for SIGPIPE.
 Start-up stays light: this module imports no room, and ``main`` imports the module of the
 one command that was asked for, so ``rcollapse --help`` and ``--version`` load no
 command at all. A command module keeps matplotlib, sympy, scipy.stats, cvxpy, torch and
-transformers inside ``run`` (tests/test_cli_lazy.py checks it).
+transformers inside ``run`` (tests/face/test_cli_lazy.py checks it).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ This is the one place that joins the two: the command line (``rcollapse limit``)
 ``theory`` and, lazily, ``solvers``, and nothing of ``figures``, ``empirical``,
 ``benchmarks`` or the face (``rcollapse.cli``, ``rcollapse.commands``,
 ``rcollapse.verify``), so the rooms above may import it without an arrow running back
-(``tests/test_import_direction.py`` checks).
+(``tests/face/test_import_direction.py`` checks).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ Derivation (every step is used by :func:`error_bound`)
    Measured with ``sums="fast"`` against ``sums="dense"`` at ``solve(U, n, method="fast")``
    (n = 3001..4000; power:0.3, power:0.5, log, neg-power:0.5, neg-power:1, log-sigmoid:1):
    1.0 to 2.4 times the dense bound, and equal to 0.1% at a point 1e-8 away
-   (tests/test_error_bound.py holds them to 1..10 times and 0.1%).
+   (tests/solvers/test_error_bound.py holds them to 1..10 times and 0.1%).
 
 >>> from rcollapse.solvers import solve
 >>> sol = solve("log", 10)

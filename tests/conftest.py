@@ -8,6 +8,11 @@ Profiles (select with HYPOTHESIS_PROFILE):
 """
 
 import os
+import sys
+
+# The tests are grouped by the package's rooms (tests/theory, tests/solvers, ...); the
+# shared helpers (properties.py, strategies.py) stay here, importable from every group.
+sys.path.insert(0, os.path.dirname(__file__))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -24,7 +24,7 @@ Nothing a solver says about itself is trusted: the KKT certificate of every opti
 check reads is recomputed on the returned vector (``solvers.kkt.recomputed_certificate``,
 primal feasibility included) and must meet :data:`.measurements.CERTIFICATE_TOL`; KS and
 W1 must obey W1 <= KS; the log-sigmoid atom mass is pinned by two independent methods to
-1e-5. ``tests/test_verify.py`` breaks one input at a time (the log-sigmoid kernel, the KS
+1e-5. ``tests/face/test_verify.py`` breaks one input at a time (the log-sigmoid kernel, the KS
 distance, Newton's rewards, U) and sees the row that reads it FAIL.
 """
 

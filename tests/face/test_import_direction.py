@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ROOMS = ("theory", "solvers", "empirical", "figures", "benchmarks")
 FACE = ("rcollapse.cli", "rcollapse.commands", "rcollapse.verify", "rcollapse.__main__")
 

@@ -19,7 +19,7 @@ from rcollapse.empirical.random_features import continued_utility, overall_utili
 from rcollapse.empirical.train import METRIC_KEYS, TrainConfig, train  # noqa: E402
 from rcollapse.theory.utilities import parse_utility  # noqa: E402
 
-FIXTURE = Path(__file__).parent / "fixtures" / "user_rankings.jsonl"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_rankings.jsonl"
 SPECS = ["log-sigmoid:0.25", "log", "neg-power:1", "linear"]
 
 

@@ -251,7 +251,7 @@ def test_recomputed_certificate_ignores_the_solvers_report():
     assert recomputed_certificate(good) <= 1e-15 and certificate_problem(good) is None
     assert recomputed_certificate(bad) == float("inf") and "infeasible" in certificate_problem(bad)
     assert recomputed_certificate(nan) == float("inf")
-    # verify still names them (tests/test_certify_fast.py reads them there)
+    # verify still names them (tests/solvers/test_certify_fast.py reads them there)
     assert V.recomputed_certificate is recomputed_certificate and V.certificate_problem is certificate_problem
 
 

@@ -11,7 +11,7 @@ from rcollapse.empirical.data import (CLOSED_LENGTHS, OPEN_LENGTHS, SUFFIXES, Da
                                       RankingExample, build_length_dataset, load_jsonl,
                                       split_examples, user_style_sample, write_jsonl)
 
-FIXTURE = Path(__file__).parent / "fixtures" / "user_rankings.jsonl"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_rankings.jsonl"
 
 
 def test_length_dataset_follows_the_paper():

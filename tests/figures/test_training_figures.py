@@ -1,6 +1,6 @@
 """The training figures (paper Figures 1, 3, 4; WARM's LMC and best-of-N) read the run
 directories that ``rcollapse train`` and ``rcollapse warm`` write, and ``--from`` is
-checked before any work. (Each renders from synthetic data in tests/test_figures.py.)"""
+checked before any work. (Each renders from synthetic data in tests/figures/test_figures.py.)"""
 
 from __future__ import annotations
 

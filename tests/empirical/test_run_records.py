@@ -22,8 +22,8 @@ from rcollapse.empirical.monitor import (COLLAPSE_FRACTION, CollapseMonitor,  # 
 from rcollapse.empirical.train import (METRIC_KEYS, TrainConfig, file_record,  # noqa: E402
                                        metrics_figure, split_warnings, train)
 
-FIXTURE = Path(__file__).parent / "fixtures" / "user_rankings.jsonl"
-README = Path(__file__).resolve().parents[1] / "README.md"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_rankings.jsonl"
+README = Path(__file__).resolve().parents[2] / "README.md"
 # a few seconds each: 4 prompts, 8 steps of 2 rankings
 SMALL = dict(utility="log-sigmoid:1", backbone="tiny", prompts=4, batch=2, epochs=4,
              eval_every=2, lr=3e-3, seed=3)

@@ -19,7 +19,7 @@ import pytest
 from rcollapse.benchmarks import readme as R
 from rcollapse.benchmarks.provenance import stale_against
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 
