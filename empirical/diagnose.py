@@ -150,13 +150,21 @@ def score_model(model_dir, examples, *, batch_size: int = 64, max_length: int = 
 
     from rcollapse.empirical.model import reward_logits
 
+    from transformers.utils import logging as hf_logging
+
     path = model_directory(model_dir)
+    bars = hf_logging.is_progress_bar_enabled()
+    if not progress:  # transformers' own bar (loading weights) too
+        hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForSequenceClassification.from_pretrained(str(path))
     except Exception as err:  # noqa: BLE001 - any load failure is the user's folder
         raise DataError(f"--model {model_dir}: cannot load ({type(err).__name__}: "
                         f"{(str(err).splitlines() or [''])[0]})") from None
+    finally:
+        if bars and not progress:
+            hf_logging.enable_progress_bar()
     if model.config.num_labels != 1:
         raise DataError(f"--model {model_dir}: num_labels = {model.config.num_labels}; valid: 1 "
                         "(a reward head)")

@@ -27,9 +27,11 @@ Steps: a grid of each coordinate (``DIAL_GRID``, ``LOG_SIGMOID_GRID``), then a b
 refinement (``scipy.optimize.minimize_scalar``) of the best family around its best grid
 point; the bootstrap over prompts refits on resampled prompts on a fine local grid
 (``LOCAL_POINTS`` points over the two coarse steps either side) with a parabola through
-the best point and its neighbours. Every optimum comes from ``reference_optimum``
-(``rcollapse.solvers.solve``), cached per (spec, n) in an ``OptimumCache`` that lives for
-one diagnosis.
+the best point and its neighbours; the percentile interval of those refits is shifted by
+the refined fit minus the full sample's parabola fit, so that it is centred on the
+refined fit (a kinked criterion, as for mixed prompt types, biases the parabola). Every
+optimum comes from ``reference_optimum`` (``rcollapse.solvers.solve``), cached per
+(spec, n) in an ``OptimumCache`` that lives for one diagnosis.
 
 Which answers count as the same family: the optima of neighbouring points of the dial
 coincide in the limit (power:g -> log as g -> 0, neg-power:g -> log as g -> 0), so a fit
@@ -187,7 +189,8 @@ def _bootstrap(family, x_best, coords, groups, cache, n_prompts, *, B, seed):
     counts = np.stack([np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
                        for _ in range(B)])
     means = counts @ W / n_prompts
-    picks = np.array([_parabola_min(xs, m) for m in means])
+    # centred on the refined fit: the parabola's own bias (a kinked criterion) cancels
+    picks = np.array([_parabola_min(xs, m) for m in means]) + x_best - _parabola_min(xs, W.mean(axis=0))
     return [float(np.percentile(picks, 2.5)), float(np.percentile(picks, 97.5))], xs, W.mean(axis=0)
 
 
