@@ -30,7 +30,7 @@ TINY = dict(backbone="tiny", prompts=8, test_prompts=4, batch=4, lr=3e-3, schedu
             epochs=60, eval_every=120)
 # case -> (utility, overrides of TINY, user-style data?)
 CASES = {
-    "log-sigmoid:0.25": ("log-sigmoid:0.25", {}, False),
+    "log-sigmoid:0.25": ("log-sigmoid:0.25", {"epochs": 120}, False),
     "log": ("log", {}, False),
     "neg-power:1": ("neg-power:1", {}, False),
     "linear": ("linear", {"lr": 1e-3}, False),
