@@ -204,8 +204,9 @@ def fit_utility(profiles, *, bootstrap: int = 200, seed: int = 0,
     criterion at the best U), ``w1`` (the fit's residual: the mean W1 of the min-max
     profiles to r* of the best U), ``runner_up`` (the best grid point of the other
     family, dial or log-sigmoid, with its aligned W1), ``per_family`` (each named
-    family's best grid point), ``curve`` (the criterion at every grid point) and
-    ``local`` (the bootstrap's fine grid).
+    family's best grid point), ``curve`` (the criterion at every grid point),
+    ``local`` (the bootstrap's fine grid) and ``identifiable`` (False when no prompt has
+    n >= 4: every U's optimum is then the same).
     """
     cache = OptimumCache() if cache is None else cache
     profiles = [np.asarray(s, dtype=float) for s in profiles]
@@ -239,4 +240,7 @@ def fit_utility(profiles, *, bootstrap: int = 200, seed: int = 0,
             "w1": float(w1_matrix(groups, [spec], cache, P).mean()), "runner_up": runner_up,
             "per_family": per_family, "curve": curves,
             "local": {"coordinate": xs.tolist(), "w1": local.tolist()},
-            "bootstrap": bootstrap, "prompts": P}
+            "bootstrap": bootstrap, "prompts": P,
+            # at n <= 3 every strictly concave U has the same optimum (Lemma 4.1: r_1 = 1,
+            # r_n = 0, symmetric): only prompts with n >= 4 tell utilities apart
+            "identifiable": max(groups) >= 4}

@@ -21,7 +21,9 @@ def report_markdown(report: dict) -> str:
              f" / shuffled {_num(ci.get('shuffled_mean'))}; 0 = every prompt identical)",
              f"- best fit: **{fit['spec']}** ({fit['coordinate']} = {_num(fit['parameter'])}"
              + (f", 95% bootstrap interval [{_num(iv[0])}, {_num(iv[1])}] over "
-                f"{fit['bootstrap']} resamples" if iv else "") + ")",
+                f"{fit['bootstrap']} resamples" if iv else "") + ")"
+             + ("" if fit["identifiable"] else " [no prompt has n >= 4: every U has the "
+                "same optimum there, so the fit cannot tell utilities apart]"),
              f"- fit residual: mean W1 to its optimum of (5) {_num(fit['w1'])} (aligned "
              f"{_num(fit['aligned_w1'])}); runner-up: {fit['runner_up']['spec'] if fit['runner_up'] else 'n/a'}"
              f" (aligned W1 {_num(fit['runner_up']['aligned_w1'] if fit['runner_up'] else None)})",

@@ -104,6 +104,14 @@ def test_utility_check_and_calibration_on_exact_optima():
     assert not far["collapsed"] and far["relative_w1"] > 0.1
 
 
+def test_small_n_is_flagged_not_identifiable():
+    """At n <= 3 every strictly concave U has the optimum (1, 1/2, 0) or (1, 0)."""
+    rng = np.random.default_rng(0)
+    scores = [np.sort(rng.uniform(size=int(rng.integers(2, 4))))[::-1] for _ in range(20)]
+    assert not diagnose(scores, bootstrap=0).fit["identifiable"]
+    assert diagnose(scores + [[1.0, 0.7, 0.3, 0.0]], bootstrap=0).fit["identifiable"]
+
+
 def _write(path, rows):
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     return str(path)

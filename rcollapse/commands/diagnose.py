@@ -87,7 +87,8 @@ def run(args) -> int:
     print(f"{args.out}: report.json, report.md, profiles.png, fit.png, calibration.png")
     print(f"collapse index {ci['index'] if ci['index'] is None else round(ci['index'], 4)}; "
           f"fit {fit['spec']} ({fit['coordinate']} = {fit['parameter']:.4g}"
-          + (f", interval [{iv[0]:.4g}, {iv[1]:.4g}]" if iv else "") + f"), W1 {fit['w1']:.4f}")
+          + (f", interval [{iv[0]:.4g}, {iv[1]:.4g}]" if iv else "") + f"), W1 {fit['w1']:.4f}"
+          + ("" if fit["identifiable"] else "; not identifiable: no prompt has n >= 4"))
     ovc = report["open_vs_closed"]
     if ovc:
         print(f"open vs closed: W1 {ovc['w1_open_vs_closed']:.4f} of a possible "
