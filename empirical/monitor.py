@@ -204,13 +204,17 @@ class CollapseMonitor:
     ``utility``: a spec, ``prompt-aware`` or ``prompt-aware-dial`` (the U whose optimum is
     the reference; for a model trained with another loss, a reference only);
     ``max_prompts``: evaluate at most this many prompts per split (the first ones);
-    ``record_prompts``: how many prompts per split ``rewards_record`` keeps.
+    ``record_prompts``: how many prompts per split ``rewards_record`` keeps;
+    ``fit``: also log, per split, the U whose optimum of (5) best explains the profiles
+    (``fit_SPLIT``: its spec, ``fit_w1_SPLIT``: the fit's residual; by
+    :func:`rcollapse.empirical.diagnose_fit.fit_utility`, without the bootstrap), the
+    inverse problem of ``rcollapse diagnose`` watched during training.
     The reward model is scored through ``reward_scores`` (sigmoid of the logit).
     """
 
     def __init__(self, splits, *, utility: str, tokenizer=None, max_prompts: int | None = None,
                  batch_size: int = 64, max_length: int = 256, record_prompts: int = 64,
-                 scorer=None):
+                 scorer=None, fit: bool = False):
         self.splits = {k: list(v)[:max_prompts] if max_prompts else list(v)
                        for k, v in splits.items()}
         self.utility = utility
@@ -225,6 +229,8 @@ class CollapseMonitor:
                 reference_optimum(spec, ex.n)
         self.history: list[dict] = []
         self.last_rewards: dict[str, list[np.ndarray]] = {}
+        self.fit = fit
+        self._fit_cache = None  # the optima the fits use, solved once per (U, n)
 
     # ---- scoring -----------------------------------------------------------------
     def _scores(self, model, tokenizer, examples) -> list[np.ndarray]:
@@ -273,9 +279,21 @@ class CollapseMonitor:
             types = [ex.prompt_type for ex in examples]
             row.update(collapse_metrics(sorted_rewards, self.specs[split], types, suffix=split))
             row[f"accuracy_{split}"] = float(correct / total)
+            if self.fit:
+                row.update(self._fitted_utility(rewards, split))
         row.update(self.optimum_profiles())
         self.history.append(row)
         return row
+
+    def _fitted_utility(self, rewards, split: str) -> dict:
+        """The U whose optimum best explains ``rewards`` (rank order, one array a prompt)."""
+        from rcollapse.empirical.diagnose import normalized_profile
+        from rcollapse.empirical.diagnose_fit import OptimumCache, fit_utility
+
+        if self._fit_cache is None:
+            self._fit_cache = OptimumCache()
+        fit = fit_utility([normalized_profile(r) for r in rewards], bootstrap=0, cache=self._fit_cache)
+        return {f"fit_{split}": fit["spec"], f"fit_w1_{split}": float(fit["w1"])}
 
     def rewards_record(self, step: int) -> list[dict]:
         """Per split, the sorted rewards of up to ``record_prompts`` prompts of the last

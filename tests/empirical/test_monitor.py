@@ -64,6 +64,29 @@ def test_monitor_metrics_from_a_scorer_that_returns_each_types_optimum():
     assert np.allclose(record[0]["sorted_rewards"][0], opt["open"])
 
 
+@pytest.mark.parametrize("spec, a", [("log", 0.5), ("power:0.5", 0.25), ("neg-power:1", 1.0)])
+def test_monitor_logs_the_fitted_utility(spec, a):
+    """fit=True: each row names the U whose optimum explains the profiles (the inverse
+    problem of diagnose). Rewards at U's optimum of (5) at n = 8, plus noise 0.01 (seed 0),
+    are fitted on the dial within 0.1 of U's a (power:g is a = (1-g)/2, log 1/2,
+    neg-power:g (1+g)/2); without fit the row has no such key."""
+    from rcollapse.empirical.diagnose_fit import dial_a
+
+    examples = _examples(6, 6)
+    rng = np.random.default_rng(0)
+    r = reference_optimum(spec, 8).rewards
+    lookup = {(ex.prompt, c): r[i] + 0.01 * rng.normal() for ex in examples
+              for i, c in enumerate(ex.completions)}
+    score = lambda texts: [lookup[t] for t in texts]  # noqa: E731
+    row = CollapseMonitor({"train": examples}, utility=spec, scorer=score, fit=True).evaluate(step=1)
+    # measured over noise seeds 0-4 (12 prompts): |a - truth| at most 0.014 (power:0.5),
+    # 0.014 (log), 0.057 (neg-power:1, whose optima change least with a); fit W1 at most 0.009
+    assert dial_a(row["fit_train"]) == pytest.approx(a, abs=0.1), row["fit_train"]
+    assert 0.0 <= row["fit_w1_train"] <= 0.05
+    assert "fit_train" not in CollapseMonitor({"train": examples}, utility=spec,
+                                              scorer=score).evaluate(step=1)
+
+
 def test_callback_on_a_plain_transformers_trainer(tmp_path):
     """The callback attached to a stock Trainer (MSE regression on true rewards), not ours."""
     from transformers import Trainer, TrainingArguments
