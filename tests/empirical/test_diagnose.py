@@ -181,3 +181,45 @@ def test_a_model_folder_is_scored(tmp_path, capsys):
     assert report["calibration"]["scale"] == "logit" and report["logit_fit"] is not None
     assert report["calibration"]["length_correlation"]["completions"] == 24
     assert all(0 < r["mean"] < 1 and "logit_mean" in r for r in report["prompts"])
+
+
+# ---- models trained here ---------------------------------------------------------------
+TINY_RUN = dict(backbone="tiny", prompts=8, test_prompts=4, batch=4, lr=3e-3, scheduler="linear",
+                epochs=60, eval_every=120, seed=1, threads=1)
+
+
+def _trained_and_diagnosed(tmp_path, utility):
+    """A tiny model trained by ``train`` on the built-in data, diagnosed on its 8 training
+    prompts (written as the rankings JSONL a user would bring)."""
+    from rcollapse.empirical.data import build_length_dataset
+    from rcollapse.empirical.train import TrainConfig, train
+
+    run = train(TrainConfig(utility=utility, **TINY_RUN), tmp_path / "run", progress=False)
+    rows = [{"prompt": ex.prompt, "completions": list(ex.completions), "type": ex.prompt_type}
+            for ex in build_length_dataset(8, seed=TINY_RUN["seed"], split="train")]
+    data = _write(tmp_path / "train.jsonl", rows)
+    return diagnose(run, data, bootstrap=0, utility=utility).to_json()
+
+
+def test_a_model_trained_with_log_is_diagnosed_as_log(tmp_path):
+    """The inverse problem on a real run: trained on U = log, fitted on the dial at a = 1/2
+    (log, or power:g / neg-power:g with g near 0, whose optima coincide with log's)."""
+    fit = _trained_and_diagnosed(tmp_path, "log")["fit"]
+    # measured over seeds 0-4 x 1-2 threads: |a - 1/2| at most 0.0102 (threshold 0.05),
+    # the fit's W1 at most 0.0053 (threshold 0.05)
+    assert dial_a(fit["spec"]) == pytest.approx(0.5, abs=0.05), fit["spec"]
+    assert fit["w1"] <= 0.05
+
+
+def test_a_prompt_aware_model_shows_the_types_apart_with_two_fits(tmp_path):
+    """Trained prompt-aware (open: -1/x, closed: x): open vs closed near its ceiling, and
+    the two types' fitted utilities have optima far apart (a different U per type)."""
+    ovc = _trained_and_diagnosed(tmp_path, "prompt-aware")["open_vs_closed"]
+    # measured over seeds 0-4 x 1-2 threads: apart at least 0.972 of the ceiling (threshold
+    # 0.8); the fits' optima at n = 8 at least 0.198 apart (threshold 0.1; the trained
+    # utilities' optima are 0.202 apart)
+    assert ovc["w1_open_vs_closed"] >= 0.8 * ovc["ceiling"]
+    fits = {t: f["spec"] for t, f in ovc["fits"].items()}
+    apart = np.mean(np.abs(reference_optimum(fits["open"], 8).rewards
+                           - reference_optimum(fits["closed"], 8).rewards))
+    assert apart >= 0.1, fits
