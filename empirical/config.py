@@ -170,6 +170,12 @@ def _utility(v) -> None:
     validate_utility(v)  # UtilityError (a ValueError): "unknown utility ..."
 
 
+def _head(v) -> None:
+    from rcollapse.empirical.frozen import parse_head
+
+    parse_head(v)  # ValueError: "--head 'mlp:0': valid: linear or mlp:N ..."
+
+
 def _backbone(v) -> None:
     from rcollapse.empirical.model import resolve_backbone
 
@@ -322,6 +328,13 @@ class TrainConfig:
         help="torch threads per process; default: torch's")
     save_total_limit: int = option(
         2, check=integer(min=1), cli=False, help="checkpoints kept")
+    freeze: bool = option(
+        False, check=boolean(),
+        help="frozen encoder: cache each text's embedding once and train only a head "
+             "(empirical.frozen)")
+    head: str = option(
+        "linear", metavar="HEAD", check=delegated(_head, "linear or mlp:N with N >= 1"),
+        help="--freeze: the head, linear or mlp:N (Linear, GELU, Linear with N hidden units)")
 
     def validate(self, *, overrides: dict | None = None) -> "TrainConfig":
         """Refuse bad values with one line naming the value and the valid range: each

@@ -139,11 +139,14 @@ def train(config: TrainConfig | None, out_dir, *, resume: bool = False, callback
     for line in notes:
         warn(line)
     effective = split_record(config, train_ex, test_ex, device, precision)
+    run = _run
+    if config.freeze:  # the frozen-encoder track: a head on cached embeddings
+        from rcollapse.empirical.frozen import run_frozen as run
     with _transformers_bars(progress):
-        return _run(config, out, (train_ex, train_specs, floors[:len(train_ex)]), test_ex,
-                    saved=saved, effective=effective, overrides=overrides, device=device,
-                    precision=precision, progress=progress, callbacks=callbacks, notes=notes,
-                    t0=t0)
+        return run(config, out, (train_ex, train_specs, floors[:len(train_ex)]), test_ex,
+                   saved=saved, effective=effective, overrides=overrides, device=device,
+                   precision=precision, progress=progress, callbacks=callbacks, notes=notes,
+                   t0=t0)
 
 
 def _resume_point(out: Path, saved) -> tuple[str | None, int]:

@@ -26,7 +26,8 @@ from rcollapse.empirical.warm_config import (MEMBER_OPTIONS, WarmConfig, WarmInp
 TRAIN_FLAGS = {"--utility", "--loss", "--backbone", "--prompts", "--test-prompts", "--epochs",
                "--data", "--test-data", "--test-fraction", "--lr", "--batch", "--grad-accum",
                "--eval-every", "--eval-prompts", "--seed", "--center-coefficient", "--scheduler",
-               "--warmup-steps", "--max-length", "--device", "--precision", "--threads"}
+               "--warmup-steps", "--max-length", "--device", "--precision", "--threads",
+               "--freeze", "--head"}
 #: The flags ``rcollapse warm`` took before, for itself and for its members.
 WARM_FLAGS = {"--members", "--backbone", "--utility", "--data", "--jobs", "--lr-spread",
               "--prompts", "--eval-prompts", "--noise", "--pool", "--seed", "--epochs", "--lr",
@@ -174,9 +175,12 @@ def test_train_flags_are_the_fields_with_their_type_default_and_help():
             continue
         action, check = actions[flag_of(f)], f.metadata["check"]
         assert action.default is None  # a command sees what was given, a resume too
-        assert action.type is check.parse and action.choices == check.choices
+        if check.parse is bool:  # a switch: --flag sets True
+            assert action.const is True and action.nargs == 0
+        else:
+            assert action.type is check.parse and action.choices == check.choices
         assert action.help.startswith(f.metadata["help"])
-        if f.default is not None:
+        if f.default is not None and f.default is not False:  # a switch is off by default
             assert action.help.endswith(")") and "(default " in action.help
 
 
