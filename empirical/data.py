@@ -292,6 +292,23 @@ def _json_error(path: Path, lineno: int, err: json.JSONDecodeError) -> str:
     return f"{path}:{lineno}: not valid JSON: {err.msg}: line {lineno} column {err.colno}{hint}"
 
 
+def read_json_lines(path, *, flag: str):
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file; a missing
+    file is refused naming ``flag``, a bad line naming file, line and column
+    (:func:`_json_error`). The one reader of ``--data`` and ``diagnose --rewards``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{flag} {p}: no such file")
+    with open(p, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(_json_error(p, lineno, err)) from None
+
+
 def load_jsonl(path, *, min_prompts: int = 2) -> list[RankingExample]:
     """Read rankings and TRL pairs from a JSONL file (see the module docstring).
 
@@ -300,22 +317,13 @@ def load_jsonl(path, *, min_prompts: int = 2) -> list[RankingExample]:
     ``min_prompts`` prompts. Each example's ``source`` is ``"path:line"``.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"--data {p}: no such file")
     examples = []
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(_json_error(p, lineno, err)) from None
-            try:
-                ex = _example_from_object(obj)
-            except DataError as err:
-                raise DataError(f"{p}:{lineno}: {err}") from None
-            examples.append(replace(ex, source=f"{p}:{lineno}"))
+    for lineno, obj in read_json_lines(p, flag="--data"):
+        try:
+            ex = _example_from_object(obj)
+        except DataError as err:
+            raise DataError(f"{p}:{lineno}: {err}") from None
+        examples.append(replace(ex, source=f"{p}:{lineno}"))
     if len(examples) < min_prompts:
         raise DataError(f"{p}: {len(examples)} prompt(s); valid: at least {min_prompts} "
                         "(one to train on, one held out)")

@@ -34,7 +34,6 @@ scale of (5), and the logit scale gets its own fit (``logit_fit``, no bootstrap)
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rcollapse.empirical.data import DataError, RankingExample, load_jsonl
+from rcollapse.empirical.data import DataError, RankingExample, load_jsonl, read_json_lines
 from rcollapse.empirical.diagnose_fit import OptimumCache, fit_utility
 from rcollapse.empirical.losses import PROMPT_AWARE, prompt_utility, validate_utility
 from rcollapse.empirical.monitor import (APART_FRACTION, COLLAPSE_FRACTION, MIN_CEILING,
@@ -113,18 +112,8 @@ def load_scores(path) -> list[ScoredPrompt]:
     "type" (optional), "completions" (optional), "open_endedness" (optional)}``. Raises
     ``DataError`` naming file, line and field."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"--rewards {p}: no such file")
-    out = []
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{p}:{lineno}: not valid JSON: {err.msg} (column {err.colno})") from None
-            out.append(_scored_from_object(obj, f"{p}:{lineno}"))
+    out = [_scored_from_object(obj, f"{p}:{lineno}")
+           for lineno, obj in read_json_lines(p, flag="--rewards")]
     if not out:
         raise DataError(f"{p}: no prompts; valid: at least 1 line")
     return out

@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from rcollapse.figures import style
-from rcollapse.outputs import atomic_write_bytes
+from rcollapse.figures.io import write_png
 
 __all__ = ["draw_report_plots", "make_calibration", "make_fit", "make_profiles"]
 
@@ -96,20 +95,9 @@ def make_calibration(report: dict) -> Figure:
     return fig
 
 
-def _write_png(make, report: dict, path: Path) -> Path:
-    with style.paper_style():
-        fig = make(report)
-        try:
-            buffer = BytesIO()
-            fig.savefig(buffer, format="png", dpi=style.DPI)
-        finally:
-            style.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
 def draw_report_plots(report: dict, out) -> list[Path]:
     """profiles.png, fit.png, calibration.png in ``out``; returns the paths."""
     out = Path(out)
-    return [_write_png(make, report, out / name) for make, name in
+    return [write_png(make, report, out / name) for make, name in
             ((make_profiles, "profiles.png"), (make_fit, "fit.png"),
              (make_calibration, "calibration.png"))]

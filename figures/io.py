@@ -72,3 +72,18 @@ def save_figure(fig, out: str | os.PathLike, name: str, *, dpi: int | None = Non
         fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=dpi or DPI)
         atomic_write_bytes(path, buffer.getvalue())
     return paths
+
+
+def write_png(make, data: dict, path: str | os.PathLike) -> Path:
+    """Draw ``make(data)`` in the package style and write it as one PNG, atomically (a
+    run's own pictures: WARM's, a diagnosis's). Returns the path."""
+    from rcollapse.figures import style
+
+    with style.paper_style():
+        fig = make(data)
+        try:
+            buffer = BytesIO()
+            fig.savefig(buffer, format="png", dpi=style.DPI)
+        finally:
+            style.close(fig)
+    return atomic_write_bytes(Path(path), buffer.getvalue())

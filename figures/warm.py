@@ -16,16 +16,15 @@ The same two drawings are a run's own ``lmc.png`` and ``best_of_n.png``:
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from rcollapse.figures import style
+from rcollapse.figures.io import write_png
 from rcollapse.figures import training as T
 from rcollapse.figures.registry import register
-from rcollapse.outputs import atomic_write_bytes
 
 COMBINED = {"warm": style.OKABE_ITO["blue"], "greedy": style.OKABE_ITO["green"],
             "ensemble": style.OKABE_ITO["vermillion"]}
@@ -144,27 +143,14 @@ def make_bon(data: dict) -> Figure:
     return fig
 
 
-def _write_png(make, data: dict, path: Path) -> Path:
-    """Draw ``make(data)`` in the package style and write it as one PNG (atomically)."""
-    with style.paper_style():
-        fig = make(data)
-        try:
-            buffer = BytesIO()
-            fig.savefig(buffer, format="png", dpi=style.DPI)
-        finally:
-            style.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
 def draw_run_plots(report: dict, run_dir) -> list[Path]:
     """A WARM run's own pictures, from its report: ``DIR/lmc.png`` (``make_lmc``) and,
     when the report has best-of-N (built-in data), ``DIR/best_of_n.png`` (``make_bon``).
     Returns the paths written."""
     run_dir = Path(run_dir)
     source = str(run_dir / "report.json")
-    paths = [_write_png(make_lmc, lmc_data(report, source=source), run_dir / "lmc.png")]
+    paths = [write_png(make_lmc, lmc_data(report, source=source), run_dir / "lmc.png")]
     if "picked" in report["best_of_n"]:
-        paths.append(_write_png(make_bon, bon_data(report, source=source),
-                                run_dir / "best_of_n.png"))
+        paths.append(write_png(make_bon, bon_data(report, source=source),
+                               run_dir / "best_of_n.png"))
     return paths
