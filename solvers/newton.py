@@ -90,8 +90,6 @@ CHORD_BELOW = 1e-3
 #: A Beta(a, a) limit (Theorem 2, power:g) with a below this, i.e. g > 0.9: the optimal
 #: gaps near the ends fall below float64 (:func:`_nonfinite_hint`).
 TINY_END_GAPS_BETA = (1.0 - 0.9) / 2.0
-#: The start under its old name (tests call it).
-_first_start = first_start
 
 
 def end_gaps_below_float64(U: Utility) -> bool:

@@ -273,11 +273,11 @@ def test_solve_limit_gives_the_familys_measure(text, spec):
 def test_newton_starts_from_the_limit_measure_quantiles():
     """No closed-form limit: newton's first start is solve_limit's quantiles, already close
     to the optimum (the default start would be uniform)."""
-    from rcollapse.solvers import newton
+    from rcollapse.solvers.starts import first_start
 
     V = parse_utility("expr:sqrt(x) + 2*log(x)")
     n = 64
-    start = newton._first_start(V, n, False)
+    start = first_start(V, n, False)
     np.testing.assert_array_equal(start, limit_start(V, n, box=False))
     optimum = solve(V, n).complement[: n // 2]
     assert np.max(np.abs(start - optimum)) < 0.02
