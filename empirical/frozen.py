@@ -4,7 +4,7 @@ Each (prompt, completion) pair is encoded once by the backbone (``empirical.embe
 the pooled representation its classification head reads, cached on disk); only a head
 is trained on it, with the loss of ``--loss`` from ``trainer.LOSSES`` (minus the utility
 (1), Bradley-Terry or Plackett-Luce), AdamW, the ``--scheduler`` schedule and gradient
-clipping at norm 1 (the Trainer's default). ``--head``: ``linear`` (Linear(d, 1)) or
+clipping at ``--max-grad-norm``. ``--head``: ``linear`` (Linear(d, 1)) or
 ``mlp:N`` (Linear(d, N), GELU, Linear(N, 1)), each on the embedding standardized by the
 training embeddings' per-feature mean and standard deviation (a frozen encoder's pooled
 features differ little between completions: on tiny, U = log, 64 prompts, 40 epochs, a
@@ -77,6 +77,8 @@ def _schedule(n_prompts: int, config) -> tuple[int, int]:
     """(optimizer steps per epoch, total steps), as ``transformers.Trainer`` counts them."""
     batches = math.ceil(n_prompts / config.batch)
     per_epoch = max(1, batches // config.grad_accum)
+    if config.steps is not None:
+        return per_epoch, config.steps
     return per_epoch, math.ceil(config.epochs * per_epoch)
 
 
@@ -127,7 +129,8 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
     pairs = [(ex.prompt, c) for ex in train_ex + test_ex for c in ex.completions]
     table = build_embeddings(pairs, backbone=config.backbone, seed=config.seed,
                              max_length=config.max_length, cache=cache,
-                             threads=config.threads, progress=progress)
+                             threads=config.threads, precision=config.encoder_precision,
+                             progress=progress)
     x_train = torch.from_numpy(table.rows(
         [(ex.prompt, c) for ex in train_ex for c in ex.completions])).to(device)
     head = make_head(config.head, x_train, seed=config.seed).to(device)
@@ -172,7 +175,7 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
                 "floors": [float(floors[p]) for p in prompts]})
             (loss / len(batches)).backward()
             losses.append(float(loss.detach()))
-        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(head.parameters(), config.max_grad_norm)
         opt.step()
         sched.step()
         if (step + 1) % config.eval_every == 0 or step + 1 == total:
@@ -194,7 +197,8 @@ def _optimizer(head, config, total: int):
     from transformers import get_scheduler
 
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = get_scheduler(config.scheduler, opt, num_warmup_steps=config.warmup_steps,
+    warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total)
+    sched = get_scheduler(config.scheduler, opt, num_warmup_steps=warmup,
                           num_training_steps=total)
     return opt, sched
 

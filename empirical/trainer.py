@@ -9,6 +9,7 @@ precision, accumulation, schedules, checkpoints, resume and data parallelism.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -137,6 +138,16 @@ def resolve_device(config) -> tuple[str, str]:
     return ("cuda" if use_cuda else "cpu"), precision
 
 
+def _warmup(config) -> dict:
+    """The Trainer's warmup arguments: ``warmup_steps``, or the fraction ``warmup_ratio``
+    (transformers 5 takes a fraction as a float ``warmup_steps``; 4.x as ``warmup_ratio``)."""
+    if config.warmup_steps or not config.warmup_ratio:
+        return {"warmup_steps": config.warmup_steps}
+    if "warmup_ratio" in inspect.signature(TrainingArguments).parameters:
+        return {"warmup_ratio": config.warmup_ratio}
+    return {"warmup_steps": config.warmup_ratio}
+
+
 def training_arguments(config, run_dir: Path, *, device: str, precision: str,
                        progress: bool) -> TrainingArguments:
     """The Trainer's arguments for a ``TrainConfig``: checkpoints under run_dir/checkpoints
@@ -146,9 +157,11 @@ def training_arguments(config, run_dir: Path, *, device: str, precision: str,
         per_device_train_batch_size=config.batch,
         gradient_accumulation_steps=config.grad_accum,
         num_train_epochs=config.epochs,
+        max_steps=config.steps if config.steps is not None else -1,
+        max_grad_norm=config.max_grad_norm,
         learning_rate=config.lr,
         lr_scheduler_type=config.scheduler,
-        warmup_steps=config.warmup_steps,
+        **_warmup(config),
         weight_decay=config.weight_decay,
         seed=config.seed,
         data_seed=config.seed,

@@ -9,7 +9,7 @@ pytest.importorskip("dictionary")
 
 from rcollapse.empirical.data import (CLOSED_LENGTHS, OPEN_LENGTHS, SUFFIXES, DataError,  # noqa: E402
                                       RankingExample, build_length_dataset, load_jsonl,
-                                      split_examples, user_style_sample, write_jsonl)
+                                      max_prompts, split_examples, user_style_sample, write_jsonl)
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_rankings.jsonl"
 
@@ -38,6 +38,16 @@ def test_length_dataset_is_deterministic_and_splits_are_disjoint():
     test = build_length_dataset(10, seed=1, split="test")
     words = lambda exs: {ex.prompt.split('"')[1] for ex in exs}  # noqa: E731
     assert not words(a) & words(test)
+
+
+def test_the_builder_makes_the_papers_8192_plus_16_prompts_and_refuses_more_than_it_can():
+    """Section 5.2: 8,192 training and 16 test questions, distinct, of both types."""
+    train = build_length_dataset(8192, seed=0)
+    assert len({ex.prompt for ex in train}) == 8192
+    assert min(sum(ex.prompt_type == t for ex in train) for t in ("open", "closed")) > 3900
+    assert max_prompts("train") >= 8192 and max_prompts("test") >= 16
+    with pytest.raises(DataError, match=f"1 to {max_prompts('test')}"):
+        build_length_dataset(max_prompts("test") + 1, seed=0, split="test")
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
