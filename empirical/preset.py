@@ -26,11 +26,18 @@ __all__ = ["CUDA_PRECISION", "PAPER_UTILITIES", "PRESETS", "apply_preset", "esti
 PAPER_UTILITIES = ("linear", "expr:-1/(x + 1/10)", "expr:log(x + 1/10)", "log-sigmoid:0.25",
                    "prompt-aware")
 
-#: name -> TrainConfig values.
+_PAPER = dict(lr=1e-5, steps=1000, batch=1, grad_accum=8, warmup_ratio=0.1, weight_decay=0.01,
+              max_grad_norm=2.0, max_length=512, prompts=8192, test_prompts=16,
+              scheduler="linear", eval_every=50)
+#: name -> TrainConfig values. ``paper-frozen``: the paper's scale (8,192 + 16 prompts,
+#: 1,000 steps of 8 prompts, its schedule, decay, clipping and 512 tokens) on the
+#: frozen-encoder track, which a CPU can run: minilm encoded once in bf16, an MLP head,
+#: the 8 prompts of a step in one batch, at a head's learning rate.
 PRESETS = {
-    "paper": dict(lr=1e-5, steps=1000, batch=1, grad_accum=8, warmup_ratio=0.1,
-                  weight_decay=0.01, max_grad_norm=2.0, max_length=512, prompts=8192,
-                  test_prompts=16, scheduler="linear", eval_every=50),
+    "paper": _PAPER,
+    "paper-frozen": {**_PAPER, "backbone": "minilm", "freeze": True, "head": "mlp:256",
+                     "encoder_precision": "bf16", "batch": 8, "grad_accum": 1, "lr": 1e-3,
+                     "eval_every": 100},
 }
 #: Mixed precision of a preset on CUDA (fp32 on a CPU).
 CUDA_PRECISION = {"paper": "fp16"}

@@ -23,6 +23,8 @@ __all__ = [
     "FIGURE3_UTILITIES",
     "Run",
     "WarmReport",
+    "PAPER_SCALE_FIGURES",
+    "ensure_paper_scale_runs",
     "ensure_runs",
     "ensure_warm",
     "find_runs",
@@ -175,6 +177,32 @@ def ensure_runs(utilities, *, root, quick: bool) -> dict[str, Path]:
             made[utility] = train(TrainConfig(**run_config(utility, quick=quick)), run_dir,
                                   progress=bars)
     return made
+
+
+#: The training figures ``rcollapse figures --paper-scale`` draws, and the utilities each needs.
+PAPER_SCALE_FIGURES = {"fig1": (COLLAPSING_UTILITY,), "fig3": FIGURE3_UTILITIES,
+                       "fig4": (COLLAPSING_UTILITY, "prompt-aware")}
+
+
+def ensure_paper_scale_runs(utilities, *, root, progress: bool = True) -> Path:
+    """Make (or reuse, or resume) one run per utility at the paper's scale on the
+    frozen-encoder track (``rcollapse train --preset paper-frozen``: 8,192 + 16 prompts,
+    1,000 steps; the minilm embeddings are computed once, the first run pays for them),
+    under ``root/paper-scale``; return that folder, which ``--from`` reads."""
+    from rcollapse.empirical.preset import apply_preset
+    from rcollapse.empirical.train import TrainConfig, train
+
+    folder = Path(root) / "paper-scale"
+    for utility in utilities:
+        run_dir = folder / _slug(utility)
+        if (run_dir / "summary.json").is_file():
+            continue
+        if (run_dir / "config.json").is_file():
+            train(None, run_dir, resume=True, progress=progress)
+        else:
+            values = apply_preset("paper-frozen", {"utility": utility, "seed": 0}, cuda=False)
+            train(TrainConfig(**values), run_dir, progress=progress)
+    return folder
 
 
 def ensure_warm(*, root, quick: bool) -> Path:
