@@ -11,16 +11,23 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from rcollapse.empirical.config import (TrainConfig, backbone_option, boolean, check_fields, comma_separated,
-                                        delegated, each, existing_file, finite_number, integer,
-                                        interval, nested, optional, option)
+from rcollapse.empirical.config import (TrainConfig, backbone_option, boolean, check_fields, choice,
+                                        comma_separated, delegated, each, existing_file,
+                                        finite_number, integer, interval, nested, optional,
+                                        option)
 from rcollapse.outputs import check_output_dir
 
-__all__ = ["MEMBER_OPTIONS", "WarmConfig", "WarmInputError", "member_defaults",
-           "resolve_config", "validate"]
+__all__ = ["MEMBER_OPTIONS", "PAPER_DROPOUTS", "PAPER_LR_FACTORS", "WarmConfig",
+           "WarmInputError", "diversity_of", "member_defaults", "resolve_config", "validate"]
 
 #: The TrainConfig fields ``rcollapse warm`` takes as flags, for every member.
-MEMBER_OPTIONS = ("epochs", "lr", "batch", "eval_every", "scheduler", "device")
+MEMBER_OPTIONS = ("epochs", "lr", "batch", "eval_every", "scheduler", "device", "freeze",
+                  "head", "encoder_precision", "threads")
+
+#: ``--diversity paper``: WARM's learning rates {1e-5, 4e-5, 1e-4} as factors of the
+#: members' --lr (4e-5, the middle one, maps to --lr), and its dropouts {0.05, 0.1}.
+PAPER_LR_FACTORS = (0.25, 1.0, 2.5)
+PAPER_DROPOUTS = (0.05, 0.1)
 
 
 class WarmInputError(ValueError):
@@ -29,10 +36,11 @@ class WarmInputError(ValueError):
 
 def member_defaults() -> TrainConfig:
     """The members' shared ``TrainConfig`` before the user's options: all of each
-    training file (``prompts`` None) and 32 prompts scored per split. Its ``utility``,
+    training file (``prompts`` None), 32 prompts scored per split, and with --freeze an
+    ``mlp:64`` head (a linear head makes WARM equal the ensemble of logits). Its ``utility``,
     ``backbone``, ``data``, ``test_data`` and ``seed`` (and ``lr`` with ``lr_spread``) are
     set per member (``warm_members.member_train_configs``)."""
-    return TrainConfig(prompts=None, eval_prompts=32)
+    return TrainConfig(prompts=None, eval_prompts=32, head="mlp:64")
 
 
 def _members_config(train) -> TrainConfig:
@@ -82,19 +90,41 @@ class WarmConfig:
         (0.0, 0.25), metavar="P[,P...]",
         check=each(interval(0, 1, words="a fraction in"), parse=comma_separated(float)),
         help="fractions of training rankings corrupted, one member set each")
+    diversity: str = option(
+        "seed", check=choice("seed", "lr-spread", "paper"),
+        help="what differs between members: seed (only their seeds: data order, dropout "
+             "masks); lr-spread (also learning rates log-uniform over [lr/2, 2 lr]); paper (WARM's: "
+             "each member draws its lr from {1e-5, 4e-5, 1e-4} x lr/4e-5, i.e. lr x {1/4, "
+             "1, 5/2}, and its dropout from {0.05, 0.1}; with --freeze the dropout is on "
+             "the head's standardized embedding input)")
     lr_spread: bool = option(
-        False, check=boolean(),
-        help="members' learning rates log-uniform over [lr/2, 2 lr]")
+        False, check=boolean(), help="the same as --diversity lr-spread")
+    init: str = option(
+        "random", check=choice("random", "probe"),
+        help="the members' shared initialization: random (the backbone with a head drawn "
+             "from the repeat's seed) or probe (that head after a linear probe: only its "
+             "last layer trained on the frozen features, as WARM and DiWA do; --freeze only)")
+    repeats: int = option(
+        3, metavar="K", check=integer(min=1),
+        help="the whole experiment repeated with K seeds; every number a mean with a 95%% "
+             "t-interval over the repeats (none for K = 1)")
     jobs: int = option(
         1, metavar="J", check=integer(min=1),
         help="members trained at once, each in its own process with cores/J threads")
     seed: int = option(
         0, metavar="S", check=integer(min=0),
-        help="shared init, data and noise; member i: seed + 1 + i")
+        help="the data (of every repeat); repeat r uses seed + r (M + 1) for its shared "
+             "init and corrupted rankings, and + 1 + i for member i")
     pool: int = option(
-        48, metavar="N", check=integer(min=2), help="best-of-N candidates per prompt")
+        500, metavar="P", check=integer(min=2),
+        help="best-of-N candidates per prompt: every truncation of the reference answer, "
+             "then word-noised truncations, up to P")
+    bon_prompts: int = option(
+        8, metavar="N", check=integer(min=1),
+        help="held-out prompts with a best-of-N pool (at most --eval-prompts)")
     best_of: tuple = option(
-        (1, 2, 4, 8, 16, 32), check=each(integer(min=1)), cli=False, help="the N of best-of-N")
+        (1, 2, 4, 8, 16, 32, 64, 128, 256, 500), check=each(integer(min=1)), cli=False,
+        help="the N of best-of-N")
     lambdas: int = option(
         11, check=integer(min=3), cli=False,
         help="points on the linear-mode-connectivity segment")
@@ -141,6 +171,20 @@ def validate(config: WarmConfig) -> None:
     for n in config.best_of:
         if n > config.pool:
             raise WarmInputError(f"best-of-N with N = {n}: valid: 1 <= N <= --pool {config.pool}")
+    if config.bon_prompts > config.eval_prompts:
+        raise WarmInputError(f"--bon-prompts {config.bon_prompts}: valid: at most "
+                             f"--eval-prompts {config.eval_prompts}")
+    if config.lr_spread and config.diversity not in ("seed", "lr-spread"):
+        raise WarmInputError(f"--lr-spread with --diversity {config.diversity}: valid: "
+                             "one of them (--lr-spread is --diversity lr-spread)")
+    if config.init == "probe" and not config.train.freeze:
+        raise WarmInputError("--init probe: valid only with --freeze (the linear probe of a "
+                             "fine-tuned backbone's head is not built)")
+
+
+def diversity_of(config: WarmConfig) -> str:
+    """The members' diversity: ``lr-spread`` when --lr-spread, else --diversity."""
+    return "lr-spread" if config.lr_spread else config.diversity
 
 
 def resolve_config(config: WarmConfig | None, out_dir, *, resume: bool) -> WarmConfig:

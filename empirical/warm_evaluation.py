@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rcollapse.empirical.best_of_n import best_of_n_curves, best_of_n_expectation
 from rcollapse.empirical.soup import (
     average_state_dicts,
-    best_of_n,
     check_same_architecture,
     greedy_soup,
     interpolate_state_dicts,
@@ -35,7 +35,7 @@ from rcollapse.empirical.warm_config import WarmConfig
 from rcollapse.empirical.warm_members import noise_label
 from rcollapse.outputs import write_json
 
-__all__ = ["evaluate_condition"]
+__all__ = ["eval_texts", "evaluate_condition", "evaluate_states"]
 
 
 class _Scorer:
@@ -98,7 +98,7 @@ def _metrics_row(monitor, lookup) -> dict:
     return monitor.evaluate(None, None)
 
 
-def _eval_texts(data: dict) -> dict:
+def eval_texts(data: dict) -> dict:
     """The (prompt, completion) pairs scored per set: val, the test sets, the pool."""
     test_sets = ["held_out"] + (["shift"] if data["shift"] is not None else [])
     texts = {name: _flat_texts(data[name]) for name in ["val", *test_sets]}
@@ -112,17 +112,14 @@ class _Evaluation:
     """Everything one noise level's models are scored with, and their scores so far:
     ``logits[model][set]`` and ``rows[model]`` (monitor metrics and ``val_loss``)."""
 
-    def __init__(self, config: WarmConfig, data: dict, skeleton, tokenizer, *, bar):
+    def __init__(self, config: WarmConfig, data: dict, scorer, *, bar):
         from rcollapse.empirical.losses import prompt_utility
         from rcollapse.empirical.monitor import CollapseMonitor
 
         self.config, self.data, self.bar = config, data, bar
-        self.skeleton, self.tokenizer = skeleton, tokenizer
-        self.max_length = config.train.max_length
-        self.texts = _eval_texts(data)
+        self.texts = eval_texts(data)
         self.names = list(self.texts)
-        self.scorer = _Scorer(skeleton, tokenizer, self.texts, batch_size=config.batch_size,
-                              max_length=self.max_length)
+        self.scorer = scorer
         self.val_specs = [prompt_utility(ex, config.utility) for ex in data["val"]]
         scored = [name for name in self.names if name != "pool"]
         self.monitor = CollapseMonitor({name: data[name] for name in scored},
@@ -189,14 +186,14 @@ def _linear_mode_connectivity(ev: _Evaluation, a, b, p: float) -> dict:
             "set": "val", "noise": p}
 
 
-def _save_combined(ev: _Evaluation, out: Path, warm_state, greedy_state, record,
+def _save_combined(skeleton, tokenizer, out: Path, warm_state, greedy_state, record,
                    member_dirs) -> None:
     """``out/warm`` and ``out/greedy`` (safetensors, loadable by
     AutoModelForSequenceClassification), the soup's record and the ensemble's members."""
     for name, state in (("warm", warm_state), ("greedy", greedy_state)):
-        ev.skeleton.load_state_dict(state)
-        ev.skeleton.save_pretrained(str(out / name))
-        ev.tokenizer.save_pretrained(str(out / name))
+        skeleton.load_state_dict(state)
+        skeleton.save_pretrained(str(out / name))
+        tokenizer.save_pretrained(str(out / name))
     write_json(out / "greedy" / "soup.json",
                {"order": record.order, "kept": record.kept, "trace": record.trace})
     write_json(out / "ensemble.json",
@@ -205,16 +202,21 @@ def _save_combined(ev: _Evaluation, out: Path, warm_state, greedy_state, record,
 
 
 def _best_of_n_by_model(ev: _Evaluation, model_names, ens: dict) -> dict:
-    """Best-of-N (``soup.best_of_n``) of each model on the pool, true reward = length."""
-    true = np.asarray(ev.data["pool"]["true"])
-    bon = {}
+    """Best-of-N of each model on the pool, by the unbiased estimator
+    (``best_of_n.best_of_n_curves``): true reward (length) and proxy (the model's own
+    reward) of its pick per N, with Gao fits; the oracle (the true reward as proxy) and a
+    random pick beside them."""
+    true = np.asarray(ev.data["pool"]["true"], dtype=float)
+    ns = [int(n) for n in ev.config.best_of]
+    models = {}
     for name in model_names:
         r = ens["pool"] if name == "ensemble" else _sigmoid(ev.logits[name]["pool"])
-        bon[name] = best_of_n(r.reshape(true.shape), true, ev.config.best_of, seed=ev.config.seed)
-    return bon
+        models[name] = best_of_n_curves(np.reshape(r, true.shape), true, ns)
+    return {"N": ns, "oracle": best_of_n_expectation(true, true, ns).tolist(),
+            "random": [float(true.mean())] * len(ns), "models": models}
 
 
-def _inference_seconds(ev: _Evaluation, warm_state, members: list) -> dict:
+def _inference_seconds(ev: _Evaluation, skeleton, tokenizer, warm_state, members: list) -> dict:
     """Seconds per 1000 completions of ``warm`` (one model) and of the ensemble (every
     member, rewards averaged), on the pool (or held_out), after one untimed batch each."""
     import torch
@@ -222,52 +224,64 @@ def _inference_seconds(ev: _Evaluation, warm_state, members: list) -> dict:
     from rcollapse.empirical.model import reward_scores
 
     texts = ev.texts.get("pool") or ev.texts["held_out"]
-    kw = dict(batch_size=ev.config.batch_size, max_length=ev.max_length)
-    ev.skeleton.load_state_dict(warm_state)
-    for model in [ev.skeleton, *members]:  # one warm-up batch each, not timed
-        reward_scores(model, ev.tokenizer, texts[:8], **kw)
+    kw = dict(batch_size=ev.config.batch_size, max_length=ev.config.train.max_length)
+    skeleton.load_state_dict(warm_state)
+    for model in [skeleton, *members]:  # one warm-up batch each, not timed
+        reward_scores(model, tokenizer, texts[:8], **kw)
     t0 = time.perf_counter()
-    reward_scores(ev.skeleton, ev.tokenizer, texts, **kw)
+    reward_scores(skeleton, tokenizer, texts, **kw)
     t_warm = time.perf_counter() - t0
     t0 = time.perf_counter()
-    np.mean([reward_scores(model, ev.tokenizer, texts, **kw) for model in members], axis=0)
+    np.mean([reward_scores(model, tokenizer, texts, **kw) for model in members], axis=0)
     t_ens = time.perf_counter() - t0
     k = len(texts)
     return {"warm": 1000.0 * t_warm / k, "ensemble": 1000.0 * t_ens / k,
             "ratio_warm_to_ensemble": t_warm / t_ens, "members": len(members), "completions": k,
             "unit": "seconds per 1000 completions", "threads": torch.get_num_threads(),
-            "device": str(next(ev.skeleton.parameters()).device)}
+            "device": str(next(skeleton.parameters()).device)}
 
 
-def evaluate_condition(config: WarmConfig, run_dir: Path, p: float, member_dirs, data, *,
-                       progress: bool = True, time_inference: bool = False) -> dict:
-    """Combine and evaluate the members trained at noise level p (on clean test data)."""
+def evaluate_states(config: WarmConfig, p: float, states: list, data: dict, scorer, *,
+                    progress: bool = True) -> tuple[dict, dict]:
+    """Combine and evaluate the members' state dicts trained at noise level p, on the
+    clean sets, through ``scorer`` (``logits(state, set names) -> {set: logits}``).
+    Returns (the result of the noise level, the combined states: ``warm``, ``greedy``,
+    ``record`` (the greedy soup's))."""
     from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
 
-    label = noise_label(p)
-    m = len(member_dirs)
-    loaded = [_load_state(d / "model") for d in member_dirs]
-    states = [s for _, s in loaded]
+    label, m = noise_label(p), len(states)
     check_same_architecture(states, names=[f"member {i}" for i in range(m)])
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "init"))
-    skeleton, _ = _load_state(member_dirs[0] / "model")
     steps = m + 1 + m + 1 + config.lambdas  # members, warm, greedy's m candidates, greedy, LMC
     bar = tqdm(total=steps, desc=f"WARM evaluate {label}", unit="model", disable=not progress)
-    ev = _Evaluation(config, data, skeleton, tokenizer, bar=bar)
-
+    ev = _Evaluation(config, data, scorer, bar=bar)
     warm_state, greedy_state, record, ens = _combine(ev, states)
     lmc = _linear_mode_connectivity(ev, states[0], states[1], p)
     bar.close()
-    _save_combined(ev, run_dir / "models" / label, warm_state, greedy_state, record, member_dirs)
-
     model_names = [f"member_{i}" for i in range(m)] + ["warm", "greedy", "ensemble"]
     result = {"label": label, "noise": p, "lmc": lmc, "rows": ev.rows, "models": model_names,
               "greedy": {"order": record.order, "kept": record.kept},
               "corrupted_train_rankings": len(data["corrupted"][label])}
     if data["pool"] is not None:
         result["best_of_n"] = _best_of_n_by_model(ev, model_names, ens)
+    return result, {"warm": warm_state, "greedy": greedy_state, "record": record, "ev": ev}
+
+
+def evaluate_condition(config: WarmConfig, run_dir: Path, p: float, member_dirs, data, *,
+                       progress: bool = True, time_inference: bool = False) -> dict:
+    """Combine and evaluate the fine-tuned members trained at noise level p (on clean
+    test data); saves ``warm`` and ``greedy`` under DIR/models/pP."""
+    from transformers import AutoTokenizer
+
+    loaded = [_load_state(d / "model") for d in member_dirs]
+    states = [s for _, s in loaded]
+    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "init"))
+    skeleton, _ = _load_state(member_dirs[0] / "model")
+    scorer = _Scorer(skeleton, tokenizer, eval_texts(data), batch_size=config.batch_size,
+                     max_length=config.train.max_length)
+    result, combined = evaluate_states(config, p, states, data, scorer, progress=progress)
+    _save_combined(skeleton, tokenizer, run_dir / "models" / noise_label(p), combined["warm"],
+                   combined["greedy"], combined["record"], member_dirs)
     if time_inference:
-        result["inference_seconds"] = _inference_seconds(ev, warm_state,
-                                                         [model for model, _ in loaded])
+        result["inference_seconds"] = _inference_seconds(
+            combined["ev"], skeleton, tokenizer, combined["warm"], [model for model, _ in loaded])
     return result

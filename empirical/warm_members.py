@@ -20,12 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rcollapse.empirical.warm_config import WarmConfig, WarmInputError
+from rcollapse.empirical.warm_config import (PAPER_DROPOUTS, PAPER_LR_FACTORS, WarmConfig,
+                                             WarmInputError, diversity_of)
 from rcollapse.outputs import write_json
 
 __all__ = [
     "SHIFT_LENGTHS",
     "corrupt_rankings",
+    "best_of_n_pool",
+    "member_hyperparameters",
     "member_seeds_and_rates",
     "member_train_configs",
     "noise_label",
@@ -47,19 +50,38 @@ def noise_label(p: float) -> str:
     return f"p{p:g}"
 
 
+def member_hyperparameters(config: WarmConfig, base_lr: float,
+                           base_dropout: float | None) -> list[dict]:
+    """Each member's ``seed``, ``lr`` and ``dropout`` (``diversity_of(config)``): seeds
+    seed + 1 + i; ``seed``: base_lr and base_dropout; ``lr-spread``: rates log-uniform
+    over [base_lr / 2, 2 base_lr]; ``paper``: lr = base_lr x a factor drawn from
+    ``PAPER_LR_FACTORS`` and dropout drawn from ``PAPER_DROPOUTS`` (WARM's grid), both
+    from the member's seed.
+
+    >>> [h["lr"] for h in member_hyperparameters(WarmConfig(members=3, lr_spread=True), 1e-4, 0.0)]
+    [5e-05, 0.0001, 0.0002]
+    """
+    m, kind = config.members, diversity_of(config)
+    out = []
+    for i in range(m):
+        seed, lr, dropout = config.seed + 1 + i, base_lr, base_dropout
+        if kind == "lr-spread":
+            lr = base_lr * 2.0 ** (2.0 * i / (m - 1) - 1.0)
+        elif kind == "paper":
+            rng = np.random.default_rng([seed, 41])
+            lr = base_lr * PAPER_LR_FACTORS[int(rng.integers(len(PAPER_LR_FACTORS)))]
+            dropout = PAPER_DROPOUTS[int(rng.integers(len(PAPER_DROPOUTS)))]
+        out.append({"seed": seed, "lr": float(f"{lr:.6g}"), "dropout": dropout})
+    return out
+
+
 def member_seeds_and_rates(config: WarmConfig, base_lr: float) -> list[tuple[int, float]]:
-    """(seed, learning rate) per member: seeds seed + 1 + i; with ``lr_spread`` the rates
-    are log-uniform over [base_lr / 2, 2 base_lr], else all base_lr.
+    """(seed, learning rate) per member (``member_hyperparameters``).
 
     >>> member_seeds_and_rates(WarmConfig(members=3, lr_spread=True), 1e-4)
     [(1, 5e-05), (2, 0.0001), (3, 0.0002)]
     """
-    m = config.members
-    out = []
-    for i in range(m):
-        lr = base_lr * 2.0 ** (2.0 * i / (m - 1) - 1.0) if config.lr_spread else base_lr
-        out.append((config.seed + 1 + i, float(f"{lr:.6g}")))
-    return out
+    return [(h["seed"], h["lr"]) for h in member_hyperparameters(config, base_lr, None)]
 
 
 # --------------------------------------------------------------------------------------
@@ -101,8 +123,8 @@ def prepare_data(config: WarmConfig) -> dict:
     Built-in data: training prompts from the train split; validation and held-out test are
     disjoint sets of test-split prompts (head words never trained on). Shift: the
     held-out prompts with completions cut to 8 lengths drawn from 2..9 and 82..100
-    words (training saw 10..80). Best-of-N pool: per held-out prompt, ``pool`` candidates
-    cut to distinct random lengths of 1..100 words, true reward = length.
+    words (training saw 10..80). Best-of-N pool: for each of the first ``bon_prompts``
+    held-out prompts, ``pool`` candidates (``best_of_n_pool``), true reward = length.
     A user's JSONL: ``eval_prompts`` prompts (at most a quarter of the file each) are held
     out for validation and for test; the rest train.
     """
@@ -126,20 +148,51 @@ def prepare_data(config: WarmConfig) -> dict:
     val, test = held[:e], held[e:]
     rng = np.random.default_rng([int(config.seed), 17])
     shift, pool = [], {"prompts": [], "completions": [], "true": [], "types": []}
-    for ex in test:
+    for idx, ex in enumerate(test):
         words = _answer_words(ex)
         usable = [k for k in SHIFT_LENGTHS if k <= len(words)]
         lengths = sorted(rng.choice(usable, size=8, replace=False).tolist(), reverse=True)
         shift.append(RankingExample(ex.prompt, [" ".join(words[:k]) for k in lengths],
                                     [float(k) for k in lengths], ex.prompt_type,
                                     ex.open_endedness))
-        top = min(100, len(words))
-        lengths = rng.choice(np.arange(1, top + 1), size=config.pool, replace=False).tolist()
-        pool["prompts"].append(ex.prompt)
-        pool["completions"].append([" ".join(words[:k]) for k in lengths])
-        pool["true"].append([float(k) for k in lengths])
-        pool["types"].append(ex.prompt_type)
+        if idx < config.bon_prompts:
+            completions, true = best_of_n_pool(words, config.pool,
+                                               seed=[int(config.seed), 19, idx])
+            pool["prompts"].append(ex.prompt)
+            pool["completions"].append(completions)
+            pool["true"].append(true)
+            pool["types"].append(ex.prompt_type)
     return {"train": train, "val": val, "held_out": test, "shift": shift, "pool": pool}
+
+
+#: The chance that a word of a noised truncation in the best-of-N pool is replaced.
+POOL_WORD_NOISE = 0.15
+
+
+def best_of_n_pool(words: list[str], size: int, *, seed) -> tuple[list[str], list[float]]:
+    """``size`` candidates for one prompt, with their true rewards (length in words):
+    candidate j is the first k = 1 + (j mod L) words of the reference answer (L =
+    min(100, its length)); in round v = j // L >= 1 each of its words is replaced, with
+    chance ``POOL_WORD_NOISE``, by a word drawn from the answer. So the pool holds every
+    truncation once, then noised copies of each length: a proxy can prefer one copy to
+    another of the same true reward, which best-of-N at large N exploits.
+
+    >>> best_of_n_pool("a b c".split(), 4, seed=0)[1]
+    [1.0, 2.0, 3.0, 1.0]
+    """
+    top = min(100, len(words))
+    rng = np.random.default_rng(seed)
+    completions, true = [], []
+    for j in range(size):
+        k, round_ = 1 + j % top, j // top
+        cut = list(words[:k])
+        if round_:
+            swap = rng.random(k) < POOL_WORD_NOISE
+            for i in np.flatnonzero(swap):
+                cut[i] = words[int(rng.integers(len(words)))]
+        completions.append(" ".join(cut))
+        true.append(float(k))
+    return completions, true
 
 
 # --------------------------------------------------------------------------------------
@@ -150,9 +203,10 @@ def member_train_configs(config: WarmConfig, run_dir: Path, p: float) -> list:
     (possibly corrupted) training JSONL, the validation JSONL as its monitor's test set,
     seed ``seed + 1 + i`` (data order) and, with ``lr_spread``, its own learning rate."""
     return [replace(config.train, utility=config.utility, backbone=str(run_dir / "init"),
-                    seed=seed, lr=lr, data=str(run_dir / "data" / f"train_{noise_label(p)}.jsonl"),
+                    seed=h["seed"], lr=h["lr"], dropout=h["dropout"],
+                    data=str(run_dir / "data" / f"train_{noise_label(p)}.jsonl"),
                     test_data=str(run_dir / "data" / "val.jsonl"))
-            for seed, lr in member_seeds_and_rates(config, config.train.lr)]
+            for h in member_hyperparameters(config, config.train.lr, config.train.dropout)]
 
 
 def _member_dir(run_dir: Path, p: float, i: int) -> Path:

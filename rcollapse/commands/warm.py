@@ -1,11 +1,15 @@
 """``rcollapse warm --members M --backbone tiny|minilm|PATH --utility SPEC|prompt-aware --out DIR``.
 
 WARM (Ramé et al. 2024): fine-tunes M reward models from one shared initialization
-(differing in seed and data order, and with ``--lr-spread`` in learning rate), through
-the same code as ``rcollapse train``; averages their weights (``warm``), builds the
-greedy soup and the prediction ensemble; measures linear mode connectivity, accuracy on
-held-out, shifted and label-noise test sets, best-of-N, reward collapse and inference
-cost. DIR gets report.json, report.md, lmc.png and best_of_n.png. ``--resume DIR``
+(differing in seed and data order; with ``--diversity lr-spread|paper`` in learning rate
+and dropout), through the same code as ``rcollapse train``, or with ``--freeze`` trains M
+heads on a frozen encoder's cached embeddings; averages their weights (``warm``), builds
+the greedy soup and the prediction ensemble; measures linear mode connectivity, accuracy
+on held-out, shifted and label-noise test sets, best-of-N to N = 500, reward collapse and
+inference cost; all of it ``--repeats K`` times, and tests WARM's four claims (report.md's
+first table). DIR gets report.json, report.md, lmc.png and best_of_n.png. The default
+experiment: ``rcollapse warm --backbone minilm --freeze --head mlp:64 --out DIR``
+(M = 4, --noise 0 0.25, 3 repeats). ``--resume DIR``
 continues a killed run from any folder (warm_config.json keeps --data's absolute path and
 SHA-256, and changed data is refused): finished members are kept; it takes only
 ``--jobs`` and ``--no-progress``.
@@ -13,12 +17,30 @@ SHA-256, and changed data is refused): finished members are kept; it takes only
 
 from __future__ import annotations
 
+import argparse
+
+from rcollapse.empirical.config import cli_fields
+
+
+class _Flatten(argparse.Action):
+    """``--noise 0 0.1 0.25`` and ``--noise 0,0.1,0.25``: one tuple of every value given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, tuple(v for group in values for v in group))
+
 
 def add_arguments(parser):
+    from dataclasses import fields
+
     from rcollapse.empirical.config import TrainConfig, add_arguments as config_arguments
     from rcollapse.empirical.warm_config import MEMBER_OPTIONS, WarmConfig, member_defaults
 
-    config_arguments(parser, WarmConfig)  # flags, help and defaults: WarmConfig's fields
+    # flags, help and defaults: WarmConfig's fields; --noise takes several values
+    config_arguments(parser, WarmConfig, names=[f for f in cli_fields(WarmConfig) if f != "noise"])
+    noise = next(f for f in fields(WarmConfig) if f.name == "noise")
+    parser.add_argument("--noise", nargs="+", action=_Flatten, metavar="P",
+                        type=noise.metadata["check"].parse, default=None,
+                        help=noise.metadata["help"] + " (default 0 0.25; also P,P,...)")
     parser.add_argument("--out", metavar="DIR", help="run directory (must not exist)")
     parser.add_argument("--resume", metavar="DIR",
                         help="continue the WARM run in DIR; takes only --jobs and --no-progress")
@@ -31,7 +53,6 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from rcollapse.cli import InputError
-    from rcollapse.empirical.config import cli_fields
     from rcollapse.empirical.warm_config import MEMBER_OPTIONS, WarmConfig, member_defaults
 
     given = {f: getattr(args, f) for f in cli_fields(WarmConfig) if getattr(args, f) is not None}
@@ -69,7 +90,10 @@ def run(args) -> int:
     acc = report["accuracy"]
     print(f"{out}: report.json, report.md, lmc.png" +
           (", best_of_n.png" if "picked" in report["best_of_n"] else ""))
-    print(f"LMC barrier (members 0, 1): {report['lmc']['barrier']:.4g}")
+    for row in report["claims"]:
+        print(f"claim {row['claim']}: {row['verdict']}")
+    print(f"LMC barrier (members 0, 1), mean over {report['repeats']} repeat(s): "
+          f"{report['lmc']['barrier']:.4g}")
     for name in ("members_mean", "warm", "greedy", "ensemble"):
         print(f"accuracy {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in acc[name].items()))
     t = report["inference_seconds"]

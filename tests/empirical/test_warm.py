@@ -129,7 +129,8 @@ TINY_TRAIN = {"epochs": 1.0, "batch": 4, "eval_every": 100, "eval_prompts": 4}
 
 def _tiny_config(**kw):
     base = dict(members=3, backbone="tiny", utility="log-sigmoid:0.25", prompts=8,
-                eval_prompts=3, pool=32, noise=(0.0, 0.25), train=dict(TINY_TRAIN))
+                eval_prompts=3, pool=32, bon_prompts=3, best_of=(1, 2, 4, 8, 16, 32),
+                noise=(0.0, 0.25), repeats=1, train=dict(TINY_TRAIN))
     base.update(kw)
     return W.WarmConfig(**base)
 
@@ -200,19 +201,20 @@ def test_members_that_would_not_share_the_initialization_are_refused(tmp_path, m
     monkeypatch.setattr(M, "load_reward_model", fresh_head)
     with pytest.raises(W.WarmInputError, match="would not start from the shared initialization"):
         W.run_warm(_tiny_config(noise=(0.0,)), tmp_path / "run", progress=False)
-    assert not (tmp_path / "run" / "members").exists()
+    assert not (W.repeat_dir(tmp_path / "run", 0) / "members").exists()
 
 
 def test_resume_keeps_finished_members(tmp_path, monkeypatch):
     config = _tiny_config(members=2, noise=(0.0,))
     run = tmp_path / "run"
     W.prepare_run(config, run)
-    done = run / "members" / "p0" / "member_0"
+    done = W.repeat_dir(run, 0) / "members" / "p0" / "member_0"
     done.mkdir(parents=True)
     (done / "summary.json").write_text("{}")
     trained = []
     monkeypatch.setattr(WM, "_train_one", lambda tc, d: trained.append(d.name))
-    W.train_members(W.resolve_config(None, run, resume=True), run, progress=False)
+    resumed = W.resolve_config(None, run, resume=True)
+    W.train_members(W.repeat_config(resumed, 0), W.repeat_dir(run, 0), progress=False)
     assert trained == ["member_1"]
     with pytest.raises(W.WarmInputError, match="options differ"):
         W.resolve_config(_tiny_config(members=3, noise=(0.0,)), run, resume=True)
@@ -242,6 +244,10 @@ def test_tiny_run_report_has_its_keys_and_a_finite_barrier(tiny_run):
         assert key in saved
     assert np.isfinite(saved["lmc"]["barrier"]) and saved["lmc"]["barrier"] >= 0
     assert len(saved["lmc"]["lambdas"]) == 11 == len(saved["lmc"]["loss"])
+    assert [row["claim"] for row in saved["claims"]] == ["lmc", "warm_vs_members",
+                                                         "warm_vs_ensemble_noise",
+                                                         "bon_warm_vs_members"]
+    assert "## The claims" in (run / "report.md").read_text()
     models = [f"member_{i}" for i in range(3)] + ["warm", "greedy", "ensemble", "members_mean"]
     assert set(saved["accuracy"]) == set(models)
     for row in saved["accuracy"].values():
@@ -265,8 +271,9 @@ def test_tiny_run_warm_is_the_mean_of_the_members_and_loads(tiny_run):
 
     run, _ = tiny_run
     for label in ("p0", "p0.25"):
-        members = [_safetensors(run / "members" / label / f"member_{i}" / "model") for i in range(3)]
-        warm = _safetensors(run / "models" / label / "warm")
+        rdir = W.repeat_dir(run, 0)
+        members = [_safetensors(rdir / "members" / label / f"member_{i}" / "model") for i in range(3)]
+        warm = _safetensors(rdir / "models" / label / "warm")
         assert set(warm) == set(members[0])
         for key, value in warm.items():
             if value.is_floating_point():
@@ -274,12 +281,12 @@ def test_tiny_run_warm_is_the_mean_of_the_members_and_loads(tiny_run):
                 torch.testing.assert_close(value, expected, rtol=0, atol=1e-6)
             else:
                 assert all(torch.equal(value, m[key]) for m in members)
-        soup = json.loads((run / "models" / label / "greedy" / "soup.json").read_text())
-        greedy = _safetensors(run / "models" / label / "greedy")
+        soup = json.loads((rdir / "models" / label / "greedy" / "soup.json").read_text())
+        greedy = _safetensors(rdir / "models" / label / "greedy")
         key = next(k for k, v in greedy.items() if v.is_floating_point())
         expected = torch.stack([members[i][key].double() for i in soup["kept"]]).mean(0)
         torch.testing.assert_close(greedy[key].double(), expected, rtol=0, atol=1e-6)
-        model = AutoModelForSequenceClassification.from_pretrained(str(run / "models" / label / "warm"))
+        model = AutoModelForSequenceClassification.from_pretrained(str(rdir / "models" / label / "warm"))
         assert model.config.num_labels == 1
 
 
@@ -308,7 +315,7 @@ def test_parallel_members_get_cores_over_jobs_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(WM, "threads_per_job", lambda jobs: 8 // jobs)
     monkeypatch.setattr(WM.subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(WM.time, "sleep", lambda s: None)
-    W.train_members(config, run, progress=False)
+    W.train_members(W.repeat_config(config, 0), W.repeat_dir(run, 0), progress=False)
     assert len(launched) == 3
     assert max(n for _, _, n in launched) == 2  # never more than J at once
     for spec, env, _ in launched:
@@ -338,7 +345,7 @@ def test_a_failed_member_process_is_named_and_the_others_still_run(tmp_path, mon
     monkeypatch.setattr(WM.subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(WM.time, "sleep", lambda s: None)
     with pytest.raises(RuntimeError, match=r"1 member\(s\) failed: .*member_0 \(exit 1, log "):
-        W.train_members(config, run, progress=False)
+        W.train_members(W.repeat_config(config, 0), W.repeat_dir(run, 0), progress=False)
     assert sorted(finished) == ["member_0", "member_1", "member_2"]
 
 
