@@ -31,7 +31,10 @@ TRAIN_FLAGS = {"--utility", "--loss", "--backbone", "--prompts", "--test-prompts
 #: The flags ``rcollapse warm`` took before, for itself and for its members.
 WARM_FLAGS = {"--members", "--backbone", "--utility", "--data", "--jobs", "--lr-spread",
               "--prompts", "--eval-prompts", "--noise", "--pool", "--seed", "--epochs", "--lr",
-              "--batch", "--eval-every", "--scheduler", "--device"}
+              "--batch", "--eval-every", "--scheduler", "--device",
+              # issue 23: the experiment's options, and the frozen track's for the members
+              "--diversity", "--init", "--repeats", "--bon-prompts", "--freeze", "--head",
+              "--encoder-precision", "--threads"}
 
 
 # ---- the shared checks: one line naming the flag, the value and the valid range ----------
@@ -200,6 +203,8 @@ def test_warm_flags_are_its_fields_and_the_members_train_fields():
     assert WARM_FLAGS | {"--out", "--resume", "--no-progress", "-h"} == set(actions)
     defaults = member_defaults()
     for name in MEMBER_OPTIONS:  # the members' defaults, shown by the train field's help
+        if getattr(defaults, name) in (None, False):  # a switch, or no default to show
+            continue
         flag = "--" + name.replace("_", "-")
         shown = f"{getattr(defaults, name):g}" if isinstance(getattr(defaults, name), float) \
             else str(getattr(defaults, name))
@@ -244,7 +249,7 @@ def test_warm_cli_refuses_lr_zero_in_one_line(tmp_path, capsys):
     (dict(members=1), "--members 1: valid: an integer >= 2 (weight averaging needs two models)"),
     (dict(noise=(0.0, 1.5)), "--noise 1.5: valid: a fraction in [0, 1)"),
     (dict(noise=(0.25, 0.25)), "--noise [0.25, 0.25]: repeated values"),
-    (dict(best_of=(1, 64)), "best-of-N with N = 64: valid: 1 <= N <= --pool 48"),
+    (dict(best_of=(1, 64), pool=48), "best-of-N with N = 64: valid: 1 <= N <= --pool 48"),
     (dict(jobs=0), "--jobs 0: valid: an integer >= 1"),
     (dict(eval_prompts=1), "--eval-prompts 1: valid: an integer >= 2"),
     (dict(lambdas=2), "--lambdas 2: valid: an integer >= 3"),
