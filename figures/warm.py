@@ -4,8 +4,9 @@
   theta(l) = (1 - l) theta_1 + l theta_2 between two members fine-tuned from one shared
   initialization, with the straight line between the endpoint losses; the barrier is
   the largest gap above that line.
-- ``warm-bon``: best-of-N. The true reward (length) of the completion that each reward
-  model picks among N candidates, against N, for the members, the weight average
+- ``warm-bon``: best-of-N. The expected true reward (length) of the completion that
+  each reward model picks among N candidates (the unbiased estimator over the pool,
+  means over the repeats), against N, for the members, their mean, the weight average
   (``warm``), the greedy soup and the prediction ensemble, beside the oracle and a
   random pick.
 
@@ -27,7 +28,7 @@ from rcollapse.figures import training as T
 from rcollapse.figures.registry import register
 
 COMBINED = {"warm": style.OKABE_ITO["blue"], "greedy": style.OKABE_ITO["green"],
-            "ensemble": style.OKABE_ITO["vermillion"]}
+            "ensemble": style.OKABE_ITO["vermillion"], "members_mean": style.OKABE_ITO["black"]}
 
 
 def noise_text(label: str) -> str:
