@@ -21,7 +21,8 @@ from rcollapse.theory.limits import LimitingMeasure, has_closed_form
 from rcollapse.theory.limits import limiting_measure as _theory_limiting_measure
 from rcollapse.theory.utilities import Utility, parse_utility
 
-__all__ = ["has_theorem4_bound", "limit_solver", "limit_solver_with_error", "limiting_measure", "needs_solver"]
+__all__ = ["LIMIT_METHODS", "has_theorem4_bound", "limit_solver", "limit_solver_with_error", "limiting_measure",
+           "needs_solver", "resolved_method", "spectral_measure"]
 
 
 def limit_solver():
@@ -54,16 +55,58 @@ def has_theorem4_bound(U: Utility) -> bool:
     return needs_solver(U) and U.finite_slope_at_zero and U.dU1 > 0
 
 
-def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | None = None) -> LimitingMeasure:
-    """The limit for U; where no closed form is known (log-sigmoid, ``expr:``) it is the
-    n = inf solver's, with grid error estimates, unless ``bound_only`` (Theorem 4's bound).
+#: What ``method`` may be: the n = inf solver's two methods, or "auto" (spectral when it
+#: applies and no grid is asked for, else the grid).
+LIMIT_METHODS = ("grid", "spectral", "auto")
 
-    ``grid``: cells of the n = inf solver (its default when None). Options that would be
-    ignored are refused (ValueError, one line): ``bound_only`` where Theorem 4's bound is
-    not what is asked for, ``grid`` where the limit is a closed form. Raises RuntimeError
-    when the solver is needed but missing: a bound is never passed off as the answer.
+
+def resolved_method(U: Utility, method: str, grid: int | None) -> str:
+    """"grid" or "spectral" for ``method`` ("auto": spectral when
+    ``solvers.limit_spectral.spectral_applies(U)`` and ``grid`` is None); ValueError, one
+    line, for an unknown method or a grid given to the spectral method."""
+    if method not in LIMIT_METHODS:
+        raise ValueError(f"method {method!r} is not known; valid: {', '.join(LIMIT_METHODS)}")
+    if method == "spectral" and grid is not None:
+        raise ValueError(f"{U.spec}: --grid {grid} is for --method grid, not spectral; valid: one of them")
+    if method != "auto":
+        return method
+    if grid is not None:
+        return "grid"
+    try:
+        from rcollapse.solvers.limit_spectral import spectral_applies
+    except ImportError:
+        return "grid"
+    return "spectral" if spectral_applies(U) else "grid"
+
+
+def spectral_measure(U: Utility, solution, *, theorem4: float | None = None) -> LimitingMeasure:
+    """Theorem 5's measure from the spectral solver (``solvers.SpectralLimitSolution``) as
+    a ``LimitingMeasure``: its atoms, its continuous part (a scipy distribution), its
+    degree-change estimates as ``grid_error`` (``grids`` are the two degrees)."""
+    note = solution.note + (f"; Theorem 4's bound {theorem4:.6g} <= atom mass" if theorem4 is not None else "")
+    return LimitingMeasure(
+        spec=U.spec, atoms=dict(solution.atoms), continuous=solution.continuous,
+        continuous_mass=solution.continuous_mass, theorem=solution.theorem,
+        statement=solution.statement, note=note,
+        continuous_info=dict(solution.continuous_info, theorem4_bound=theorem4),
+        grid_error={k: v.to_json() for k, v in solution.grid_error.items()})
+
+
+def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | None = None,
+                     method: str = "grid") -> LimitingMeasure:
+    """The limit for U; where no closed form is known (log-sigmoid, ``expr:``) it is the
+    n = inf solver's, with error estimates, unless ``bound_only`` (Theorem 4's bound).
+
+    ``grid``: cells of the n = inf solver (its default when None). ``method``: "grid"
+    (error estimates by Richardson over grids), "spectral" (``solve_limit(method=
+    "spectral")``: estimates are the change from half the degree) or "auto"
+    (:func:`resolved_method`). Options that would be ignored are refused (ValueError,
+    one line): ``bound_only`` where Theorem 4's bound is not what is asked for, ``grid``
+    where the limit is a closed form or the method spectral. Raises RuntimeError when the
+    solver is needed but missing: a bound is never passed off as the answer.
     """
     U = parse_utility(U)
+    method = resolved_method(U, method, grid)
     if bound_only and not has_theorem4_bound(U):
         raise ValueError(
             f"{U.spec}: --bound applies only where the limit has no closed form and Theorem 4 "
@@ -79,5 +122,11 @@ def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | 
         raise RuntimeError(
             f"{U.spec}: the limit needs solvers.solve_limit, which is not available; "
             "use --bound for Theorem 4's bound")
+    if method == "spectral":
+        from rcollapse.solvers.limit import solve_limit
+        from rcollapse.theory.derivations import theorem4_bound
+
+        bound = theorem4_bound(U) if has_theorem4_bound(U) else None
+        return spectral_measure(U, solve_limit(U, method="spectral"), theorem4=bound)
     solver = solve if grid is None else (lambda V: solve(V, grid=grid))
     return _theory_limiting_measure(U, limit_solver=solver)

@@ -2,11 +2,12 @@
 
 Suites (``benchmarks/``): ``solvers`` (newton against cvxpy and lbfgs, problem (5)),
 ``limit`` (the n = inf solver against the grid), ``atoms`` (the log-sigmoid atom mass by
-two methods). Each prints its table and writes a new timestamped JSON (and, for
-``solvers``, a log-log PNG) in ``--out``. ``--readme`` also records the results, with
-their commit, machine and thread counts, as ``benchmarks/results/SUITE.json`` and
-rewrites the README's part generated from them. Output paths are checked before any
-work.
+two methods), ``spectral`` (the spectral n = inf solver's convergence in the degree).
+Each prints its table and writes a new timestamped JSON (and, for ``solvers``, a log-log
+PNG) in ``--out``. ``--readme`` also records the results, with their commit, machine and
+thread counts, as ``benchmarks/results/SUITE.json`` and rewrites the README's part
+generated from them (``spectral``: ``benchmarks/results/limit_spectral.json``, no
+generated part yet). Output paths are checked before any work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import sys
 
 from rcollapse.cli import InputError
 
-SUITES = ("solvers", "limit", "atoms")
+SUITES = ("solvers", "limit", "atoms", "spectral")
+#: The results file of ``spectral --readme`` (not a generated README part).
+SPECTRAL_RESULTS = "benchmarks/results/limit_spectral.json"
 
 
 def add_arguments(parser):
@@ -91,6 +94,8 @@ def run(args) -> int:
     if not args.budget > 0:
         raise InputError(f"--budget {args.budget} is out of range; valid: > 0 seconds")
     out_dir = check_output_dir(args.out, flag="--out")
+    if args.suite == "spectral":
+        return _spectral(args, out_dir)
     root = check_record_paths(args.suite) if args.readme else None
     command = _command(args)
     progress = not args.no_progress
@@ -132,4 +137,34 @@ def run(args) -> int:
     print(f"\nsaved {path}", file=sys.stderr)
     if root is not None:
         record(args.suite, data, part, root)
+    return 0
+
+
+def _spectral(args, out_dir) -> int:
+    """``rcollapse bench spectral``: the convergence table in the degree; ``--readme``
+    saves it as SPECTRAL_RESULTS in the checkout."""
+    import datetime as dt
+
+    from rcollapse.benchmarks import limit_spectral as bench
+    from rcollapse.benchmarks.results import checkout, plain
+    from rcollapse.outputs import check_output_file, write_json
+
+    if args.max_n is not None:
+        raise InputError("--max-n is not used by the spectral suite")
+    target = None
+    if args.readme:
+        target = checkout() / SPECTRAL_RESULTS
+        check_output_file(target, flag="--readme")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"spectral-{stamp}.json"
+    if path.exists() and not args.force:
+        raise InputError(f"{path} exists; not overwriting it (use --force)")
+    data = bench.run_spectral_benchmark(progress=not args.no_progress)
+    data["command"] = _command(args)
+    write_json(path, plain(data))
+    print(bench.format_table(data))
+    print(f"\nsaved {path}", file=sys.stderr)
+    if target is not None:
+        write_json(target, plain(data))
+        print(f"recorded {target}", file=sys.stderr)
     return 0
