@@ -100,13 +100,14 @@ def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | 
     ``grid``: cells of the n = inf solver (its default when None). ``method``: "grid"
     (error estimates by Richardson over grids), "spectral" (``solve_limit(method=
     "spectral")``: estimates are the change from half the degree) or "auto"
-    (:func:`resolved_method`). Options that would be ignored are refused (ValueError,
-    one line): ``bound_only`` where Theorem 4's bound is not what is asked for, ``grid``
-    where the limit is a closed form or the method spectral. Raises RuntimeError when the
+    (:func:`resolved_method`; when the spectral series does not converge, the grid).
+    Options that would be ignored are refused (ValueError, one line): ``bound_only``
+    where Theorem 4's bound is not what is asked for, ``grid`` where the limit is a
+    closed form or the method spectral. Raises RuntimeError when the
     solver is needed but missing: a bound is never passed off as the answer.
     """
     U = parse_utility(U)
-    method = resolved_method(U, method, grid)
+    asked, method = method, resolved_method(U, method, grid)
     if bound_only and not has_theorem4_bound(U):
         raise ValueError(
             f"{U.spec}: --bound applies only where the limit has no closed form and Theorem 4 "
@@ -123,10 +124,17 @@ def limiting_measure(U: Utility | str, *, bound_only: bool = False, grid: int | 
             f"{U.spec}: the limit needs solvers.solve_limit, which is not available; "
             "use --bound for Theorem 4's bound")
     if method == "spectral":
+        from rcollapse.solvers.errors import ConvergenceError
         from rcollapse.solvers.limit import solve_limit
         from rcollapse.theory.derivations import theorem4_bound
 
         bound = theorem4_bound(U) if has_theorem4_bound(U) else None
-        return spectral_measure(U, solve_limit(U, method="spectral"), theorem4=bound)
+        try:
+            return spectral_measure(U, solve_limit(U, method="spectral"), theorem4=bound)
+        except ConvergenceError:
+            if asked != "auto":
+                raise
+            # "auto": the series did not converge by its highest degree (log-sigmoid:0.01, a
+            # U'' singular at 0); the grid takes every U, with its own error estimates.
     solver = solve if grid is None else (lambda V: solve(V, grid=grid))
     return _theory_limiting_measure(U, limit_solver=solver)
