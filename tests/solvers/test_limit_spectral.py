@@ -249,3 +249,20 @@ def test_cli_refusals_exit_2_one_line(argv, piece, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and piece in err[0]
+
+
+def test_bench_spectral_table(tmp_path, capsys):
+    """``rcollapse bench spectral``'s table: each row's change is the atom mass's change
+    from the row before; the full solve sits within the grid's error estimate."""
+    from rcollapse.benchmarks.limit_spectral import markdown_table, run_spectral_benchmark
+    from rcollapse.cli import main
+
+    data = run_spectral_benchmark(utilities=("log-sigmoid:1",), degrees=(8, 16, 32), grid=256, progress=False)
+    rows = data["tables"]["log-sigmoid:1"]
+    assert [r["degree"] for r in rows] == [8, 16, 32] and rows[0]["change"] is None
+    for before, row in zip(rows, rows[1:]):
+        assert row["change"] == abs(row["atom_mass"] - before["atom_mass"])
+    (solve,) = data["solves"]
+    assert abs(solve["atom_mass"] - solve["grid_atom_mass"]) <= solve["grid_error"]
+    assert markdown_table(data).count("| log-sigmoid:1 |") == 4
+    assert main(["bench", "spectral", "--max-n", "100", "--out", str(tmp_path)]) == 2
