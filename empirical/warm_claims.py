@@ -16,7 +16,9 @@ Each is a comparison A >= B, tested on the paired difference A - B of each repea
 mean over the K repeats with a 95% Student-t interval (``mean_interval``; none for
 K = 1). Rule: PASS when the interval's upper end is >= 0 (the repeats do not refute
 A >= B at 95%; for K = 1, when the difference is >= 0); claims 1 and 4 need it at every
-lambda / every N, and the row shows the worst one. ``significant`` says whether the
+lambda / every N, and the row shows the worst one (the lowest upper end) among the
+interior lambdas (the ends are 0 by definition) / the N > 1 (at N = 1 every model picks
+at random). ``significant`` says whether the
 lower end is > 0 as well (A > B beyond noise). A claim without its noise level in the
 run is SKIP.
 """
@@ -101,7 +103,7 @@ def _lmc_claim(conds: list) -> dict:
     acc = np.array([c["lmc"]["accuracy"] for c in conds], float)       # (K, lambdas)
     excess = acc - ((1 - lam) * acc[:, :1] + lam * acc[:, -1:])        # over the line
     stats = [_stat(excess[:, j]) for j in range(lam.size)]
-    worst = int(np.argmin([_upper(s) for s in stats]))
+    worst = 1 + int(np.argmin([_upper(s) for s in stats[1:-1]]))  # the ends: 0 by definition
     numbers = {"lambda": float(lam[worst]), "excess": stats[worst],
                "accuracy": _stat(acc[:, worst]),
                "line": _stat(acc[:, worst] - excess[:, worst]),
@@ -117,7 +119,8 @@ def _bon_claim(conds: list) -> dict:
     members = np.array([np.mean([c["best_of_n"]["models"][m]["true"] for m in _members(c)],
                                 axis=0) for c in conds], float)
     stats = [_stat(warm[:, j] - members[:, j]) for j in range(len(ns))]
-    worst = int(np.argmin([_upper(s) for s in stats]))
+    picks = [j for j, n in enumerate(ns) if n > 1] or [0]  # N = 1 is a random pick for all
+    worst = picks[int(np.argmin([_upper(stats[j]) for j in picks]))]
     numbers = {"N": int(ns[worst]), "warm": _stat(warm[:, worst]),
                "members_mean": _stat(members[:, worst]), "difference": stats[worst],
                "difference_by_N": dict(zip((int(n) for n in ns), stats))}
