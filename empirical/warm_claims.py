@@ -123,7 +123,7 @@ def _bon_claim(conds: list) -> dict:
     worst = picks[int(np.argmin([_upper(stats[j]) for j in picks]))]
     numbers = {"N": int(ns[worst]), "warm": _stat(warm[:, worst]),
                "members_mean": _stat(members[:, worst]), "difference": stats[worst],
-               "difference_by_N": dict(zip((int(n) for n in ns), stats))}
+               "Ns": [int(n) for n in ns], "difference_by_N": stats}
     verdict = "PASS" if all(_upper(s) >= 0 for s in stats) else "FAIL"
     return _row("bon_warm_vs_members", verdict, numbers,
                 significant=all(_lower(s) > 0 for s in stats), repeats=len(conds))

@@ -266,3 +266,8 @@ def test_tiny_frozen_run_writes_the_four_claims_from_its_repeats(tmp_path, monke
     members = [json.loads((init.parent / f"member_{i}" / "member.json").read_text()) for i in range(2)]
     assert [m["seed"] for m in members] == [4, 5]           # repeat 1: seed 0 + 1 * (M + 1)
     assert all(m["dropout"] in (0.05, 0.1) and m["init"] == "probe" for m in members)
+    # a resume retrains only what is missing, and gets the same numbers
+    (init.parent.parent.parent / "results.json").unlink()
+    (init.parent / "member_1" / "head.pt").unlink()
+    again = W.run_warm(None, tmp_path / "run", resume=True, progress=False)
+    assert json.loads(json.dumps(again["claims"])) == json.loads(json.dumps(report["claims"]))
