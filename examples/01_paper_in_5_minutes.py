@@ -112,8 +112,10 @@ assert err < 1e-6
 #
 # `rcollapse verify` runs one registered check per claim; each row gives the claim, the
 # prediction, the measurement and the tolerance fixed before the run. Here: Theorem 2's
-# limit, Lemma 4.5's energy, Theorem 5's n = inf program against the closed form, and
-# Lemma 4.1 on CVXPY's solution (which imposes no symmetry).
+# limit, Lemma 4.5's energy, Theorem 5's n = inf program against the closed form,
+# Theorem 4's atoms for log sigmoid (Newton at n = 2000 against the n = inf solver), and
+# Lemma 4.1 on CVXPY's solution (which imposes no symmetry). `rcollapse verify` runs all
+# of them (`--list` names them).
 
 # %%
 rows = run_checks(only=["limit:power:0.5", "derivation-b:power:0.5", "thm5:power:0.5",

@@ -24,7 +24,9 @@
 # on?
 #
 # The settings are the test suite's fast ones (8 prompts, 60 epochs at lr 3e-3): about
-# 10 s a run on one CPU thread. For a real run use `rcollapse train --help`.
+# 10 s a run on one CPU thread. For a real run use `rcollapse train --help`. With so few
+# prompts each run warns that its splits hold too few prompts of each type to judge
+# open against closed; that comparison is not what we look at here.
 
 # %%
 import json
@@ -73,7 +75,9 @@ for u in UTILITIES:
 # log x and a = 1 for -1/x; log sigmoid on its own scale), and, given the U we trained
 # with, the distance to its optimum against that of flat rewards.
 #
-# The rankings are the training prompts, written as the JSONL a user would bring.
+# The rankings are the training prompts, written as the JSONL a user would bring. From a
+# shell the same diagnosis, with its report folder (report.md, report.json and three
+# plots), is `rcollapse diagnose --model RUN --data FILE --utility log --out DIR`.
 
 # %%
 rankings = OUT / "train_prompts.jsonl"
