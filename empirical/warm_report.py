@@ -187,7 +187,7 @@ def claims_markdown(claims: list[dict], repeats: int) -> list[str]:
             where = f"worst N = {n['N']} (true reward, words)"
         else:
             (a, b), d, where = [v for k, v in n.items() if k != "difference"], n["difference"], ""
-        digits = 2 if row["claim"] == "bon_warm_vs_members" else 4
+        digits = 3 if row["claim"] == "bon_warm_vs_members" else 4
         lines.append(f"| {row['statement']} | **{row['verdict']}** | {_pm(a, digits)} | "
                      f"{_pm(b, digits)} | {_pm(d, digits)} | "
                      f"{'yes' if row['significant'] else 'no'} | {where} |")
