@@ -89,7 +89,8 @@ for u, r in reports.items():
     fit, check = r["fit"], r["utility_check"]
     print(f"{u:>12}: collapse index {r['collapse_index']['index']:.3f}; fitted U {fit['spec']} "
           f"({fit['coordinate']} = {fit['parameter']:.3f}, W1 {fit['w1']:.4f}); "
-          f"W1 to {u}'s optimum {check['relative_w1']:.3f} of flat rewards' -> collapsed: {check['collapsed']}")
+          f"W1 to {u}'s optimum {check['relative_w1']:.3f} of flat rewards' "
+          f"-> collapsed: {check['collapsed']}")
 
 # %% [markdown]
 # Both models collapsed (Theorem 1), and the diagnosis tells them apart: the log model's

@@ -4,10 +4,11 @@ Each example is converted by jupytext and executed by nbclient in a kernel of th
 interpreter (a kernel spec written here, whose argv is ``sys.executable``, so that a
 user's own ``python3`` kernel never stands in for the venv), with the suite's
 environment (offline, headless, one BLAS and torch thread) and a temporary working
-folder, also its TMPDIR (example 03's two runs weigh 67 MB; pytest removes them). The examples assert the paper's claims themselves, with margins; their last cell
-prints one ``SUMMARY {json}`` line, and the test checks the numbers again from that
-line, so an example that stopped computing what it says fails here even if its own
-asserts were weakened.
+folder, also its TMPDIR (example 03's two runs weigh 67 MB; pytest removes them). The
+examples assert the paper's claims themselves, with margins; their last cell prints one
+``SUMMARY {json}`` line, and the test checks the numbers again from that line, so an
+example that stopped computing what it says fails here even if its own asserts were
+weakened.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ def _executed(path: Path, work: Path, monkeypatch) -> nbformat.NotebookNode:
 
 def _printed(nb, tag: str) -> str:
     """The text after ``tag`` on the one stdout line that starts with it."""
-    lines = [line[len(tag) + 1:] for cell in nb.cells if cell.cell_type == "code"
-             for out in cell.get("outputs", []) if out.get("name") == "stdout"
-             for line in out["text"].splitlines() if line.startswith(tag + " ")]
+    stdout = ["".join(out["text"] for out in cell.get("outputs", []) if out.get("name") == "stdout")
+              for cell in nb.cells if cell.cell_type == "code"]  # a cell's stream may come in pieces
+    lines = [line[len(tag) + 1:] for text in stdout for line in text.splitlines()
+             if line.startswith(tag + " ")]
     assert len(lines) == 1, f"{tag}: {len(lines)} lines"
     return lines[0]
 
