@@ -36,7 +36,7 @@ _PAPER = dict(lr=1e-5, steps=1000, batch=1, grad_accum=8, warmup_ratio=0.1, weig
 PRESETS = {
     "paper": _PAPER,
     "paper-frozen": {**_PAPER, "backbone": "minilm", "freeze": True, "head": "mlp:256",
-                     "encoder_precision": "bf16", "batch": 8, "grad_accum": 1, "lr": 1e-3,
+                     "encoder_precision": "bf16", "batch": 8, "grad_accum": 1, "lr": 3e-3,
                      "eval_every": 100},
 }
 #: Mixed precision of a preset on CUDA (fp32 on a CPU).

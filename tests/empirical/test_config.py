@@ -27,7 +27,8 @@ TRAIN_FLAGS = {"--utility", "--loss", "--backbone", "--prompts", "--test-prompts
                "--data", "--test-data", "--test-fraction", "--lr", "--batch", "--grad-accum",
                "--eval-every", "--eval-prompts", "--seed", "--center-coefficient", "--scheduler",
                "--warmup-steps", "--max-length", "--device", "--precision", "--threads",
-               "--freeze", "--head"}
+               "--freeze", "--head", "--steps", "--warmup-ratio", "--weight-decay",
+               "--max-grad-norm", "--encoder-precision"}
 #: The flags ``rcollapse warm`` took before, for itself and for its members.
 WARM_FLAGS = {"--members", "--backbone", "--utility", "--data", "--jobs", "--lr-spread",
               "--prompts", "--eval-prompts", "--noise", "--pool", "--seed", "--epochs", "--lr",
@@ -172,7 +173,7 @@ def _actions(parser) -> dict:
 def test_train_flags_are_the_fields_with_their_type_default_and_help():
     actions = _actions(_parser("train"))
     assert {flag_of(f) for f in fields(TrainConfig) if f.metadata["cli"]} == TRAIN_FLAGS
-    assert TRAIN_FLAGS | {"--out", "--resume", "--no-progress", "-h"} == set(actions)
+    assert TRAIN_FLAGS | {"--out", "--resume", "--preset", "--no-progress", "-h"} == set(actions)
     for f in fields(TrainConfig):
         if not f.metadata["cli"]:
             continue
