@@ -139,11 +139,12 @@ def run_config(utility: str, *, quick: bool) -> dict:
 
 def warm_config(*, quick: bool) -> dict:
     """The ``rcollapse warm`` settings behind the WARM figures (quick: tiny, M = 3, clean
-    labels only; otherwise minilm, M = 4, clean and 25% corrupted rankings)."""
+    labels only; otherwise minilm, M = 4, clean and 25% corrupted rankings); one repeat
+    each (the claims' intervals need ``rcollapse warm --repeats K``)."""
     if quick:
         return dict(members=3, backbone="tiny", prompts=32, eval_prompts=16, noise=(0.0,),
-                    train=dict(epochs=20.0, eval_every=20))
-    return dict(members=4, backbone="minilm", prompts=256,
+                    repeats=1, train=dict(epochs=20.0, eval_every=20))
+    return dict(members=4, backbone="minilm", prompts=256, repeats=1,
                 train=dict(epochs=1.0, lr=3e-4, eval_every=8))
 
 
