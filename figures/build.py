@@ -158,7 +158,9 @@ def plan(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
     """Which of ``specs`` need computing, and the expected seconds for them."""
     todo = [s for s in specs
             if recompute or source is not None or load_cached(s, out, quick=quick) is None]
-    return todo, sum(s.expected_seconds(quick) for s in todo)
+    # a training figure drawn from runs (--from) only reads them: about a second
+    return todo, sum(1.0 if source is not None and reads_runs(s) else s.expected_seconds(quick)
+                     for s in todo)
 
 
 def build(specs: list[FigureSpec], *, out=DEFAULT_OUT, quick: bool = False,
