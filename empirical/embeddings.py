@@ -11,9 +11,10 @@ scoring (``model.encode_pairs``: one sequence, truncating the longer part first,
 
 One ``.npy`` file per pair, ``DIR/BACKBONE_KEY/SHA[:2]/SHA.npy``, SHA being the SHA-256 of
 the pair, ``max_length`` and the encoder's precision (``fp32``, or ``bf16``: the forward
-pass under ``torch.autocast`` in bfloat16, 2.6x the rate of fp32 on this project's
-2-core machine (AMX), pooled features within 2e-3 of fp32's, whose mean magnitude is
-0.05; measured with ``python -m rcollapse.benchmarks.encoder_rate``); ``backbone_key`` names the backbone (its resolved directory,
+pass under ``torch.autocast`` in bfloat16: on this project's 2-core machine (AMX),
+minilm, one thread, 2.5x the rate of fp32, pooled features within 0.0017 of fp32's, whose
+mean magnitude is 0.049; measured with ``python -m rcollapse.benchmarks.encoder_rate``,
+recorded in ``benchmarks/results/encoder_rate.json``); ``backbone_key`` names the backbone (its resolved directory,
 the names and sizes of its files; for ``tiny``, whose weights are built from the seed, the
 seed). ``DIR`` is the ``cache`` argument, else ``$RCOLLAPSE_CACHE``, else
 ``~/.cache/rcollapse/embeddings``. A second build of the same pairs encodes nothing.
