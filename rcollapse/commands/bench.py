@@ -56,6 +56,28 @@ def _command(args) -> str:
     return shlex.join(parts + (["--readme"] if args.readme else []))
 
 
+def _large(args) -> int:
+    """``rcollapse bench solvers --large``: n up to 10^6, solve and error bound timed."""
+    from rcollapse.benchmarks.large import SIZES, UTILITIES, format_table, run_large
+    from rcollapse.benchmarks.readme import check_record_paths, record
+
+    if args.max_n is not None and args.max_n < min(SIZES):
+        raise InputError(f"--max-n {args.max_n} is out of range for --large; valid: >= {min(SIZES)}")
+    if not args.budget > 0:
+        raise InputError(f"--budget {args.budget} is out of range; valid: > 0 seconds")
+    sizes = [n for n in SIZES if args.max_n is None or n <= args.max_n]
+    root = check_record_paths("large") if args.readme else None
+    data = run_large(UTILITIES, sizes, out=args.out, budget=args.budget,
+                     progress=not args.no_progress)
+    print(format_table(data))
+    print(f"\nsaved {data['json']} and {data['png']}", file=sys.stderr)
+    if root is not None:
+        data["command"] = _command(args)
+        record("large", {k: v for k, v in data.items() if k not in ("json", "png")},
+               "bench-large", root)
+    return 0
+
+
 def run(args) -> int:
     import datetime as dt
 
@@ -65,23 +87,7 @@ def run(args) -> int:
     if args.large and args.suite != "solvers":
         raise InputError(f"--large is for the solvers suite, not {args.suite}")
     if args.large:
-        from rcollapse.benchmarks.large import SIZES, UTILITIES, format_table, run_large
-
-        if args.max_n is not None and args.max_n < min(SIZES):
-            raise InputError(f"--max-n {args.max_n} is out of range for --large; valid: >= {min(SIZES)}")
-        if not args.budget > 0:
-            raise InputError(f"--budget {args.budget} is out of range; valid: > 0 seconds")
-        sizes = [n for n in SIZES if args.max_n is None or n <= args.max_n]
-        root = check_record_paths("large") if args.readme else None
-        data = run_large(UTILITIES, sizes, out=args.out, budget=args.budget,
-                         progress=not args.no_progress)
-        print(format_table(data))
-        print(f"\nsaved {data['json']} and {data['png']}", file=sys.stderr)
-        if root is not None:
-            data["command"] = _command(args)
-            record("large", {k: v for k, v in data.items() if k not in ("json", "png")},
-                   "bench-large", root)
-        return 0
+        return _large(args)
     if args.suite == "solvers" and args.max_n is not None:
         from rcollapse.benchmarks.solvers import SIZES
 
