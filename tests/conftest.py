@@ -36,3 +36,25 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+import pytest  # noqa: E402
+
+
+class CliResult:
+    """What ``rcollapse ARGS`` did in this process: exit status, stdout and stderr."""
+
+    def __init__(self, returncode: int, out: str, err: str):
+        self.returncode, self.out, self.err = returncode, out, err
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*args)`` runs ``rcollapse ARGS`` in this process and returns its ``CliResult``."""
+    from rcollapse.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+    return run

@@ -263,23 +263,6 @@ def test_other_losses_train_and_are_monitored(tmp_path, loss):
 
 
 # ---- refusals, before any work ---------------------------------------------------------
-class _Proc:
-    def __init__(self, returncode, stderr):
-        self.returncode, self.stderr = returncode, stderr
-
-
-@pytest.fixture
-def _cli(capsys):
-    """``rcollapse train ARGS`` in this process (the refusals come before any training)."""
-    from rcollapse.cli import main
-
-    def run(*args):
-        capsys.readouterr()
-        code = main(["train", *args])
-        return _Proc(code, capsys.readouterr().err)
-    return run
-
-
 @pytest.mark.parametrize("args, message", [
     (["--utility", "nope"], "unknown utility"),
     (["--utility", "log", "--prompts", "0"], "--prompts 0"),
@@ -288,22 +271,22 @@ def _cli(capsys):
     (["--utility", "log", "--backbone", "/no/such/model"], "no such model directory"),
     (["--utility", "log", "--data", "/no/such.jsonl"], "no such file"),
 ])
-def test_bad_input_is_refused_in_one_line(tmp_path, _cli, args, message):
+def test_bad_input_is_refused_in_one_line(tmp_path, cli, args, message):
     out = tmp_path / "run"
-    proc = _cli(*args, "--out", str(out))
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = cli("train", *args, "--out", str(out))
+    assert proc.returncode == 2, proc.err
+    assert message in proc.err and len(proc.err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_bad_jsonl_is_refused_with_file_and_line(tmp_path, _cli):
+def test_bad_jsonl_is_refused_with_file_and_line(tmp_path, cli):
     one = tmp_path / "one.jsonl"
     one.write_text('{"prompt": "q", "completions": ["a", "b"]}\n')
     short = tmp_path / "short.jsonl"
     short.write_text('{"prompt": "q", "completions": ["a", "b"]}\n{"prompt": "r", "completions": ["a"]}\n')
     for path, message in ((one, "1 prompt(s); valid: at least 2"), (short, f"{short}:2: ")):
-        proc = _cli("--utility", "log", "--data", str(path), "--out", str(tmp_path / "run"))
-        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        proc = cli("train", "--utility", "log", "--data", str(path), "--out", str(tmp_path / "run"))
+        assert proc.returncode == 2 and message in proc.err, proc.err
         assert not (tmp_path / "run").exists()
 
 
@@ -315,10 +298,10 @@ def test_prompt_aware_without_types_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_resume_refusals(tmp_path, _cli):
-    proc = _cli("--resume", str(tmp_path / "nowhere"))
-    assert proc.returncode == 2 and "not a run directory" in proc.stderr
-    proc = _cli("--resume", str(tmp_path), "--utility", "log")
-    assert proc.returncode == 2 and "--utility would change the result" in proc.stderr
-    proc = _cli("--utility", "log")
-    assert proc.returncode == 2 and "--out DIR is required" in proc.stderr
+def test_resume_refusals(tmp_path, cli):
+    proc = cli("train", "--resume", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "not a run directory" in proc.err
+    proc = cli("train", "--resume", str(tmp_path), "--utility", "log")
+    assert proc.returncode == 2 and "--utility would change the result" in proc.err
+    proc = cli("train", "--utility", "log")
+    assert proc.returncode == 2 and "--out DIR is required" in proc.err

@@ -14,18 +14,6 @@ from rcollapse.empirical.config import TrainConfig  # noqa: E402
 from rcollapse.empirical.preset import PAPER_UTILITIES, PRESETS, apply_preset  # noqa: E402
 
 
-@pytest.fixture
-def _cli(capsys):
-    from rcollapse.cli import main
-
-    def run(*args):
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return run
-
-
 def test_the_paper_preset_is_the_official_configuration():
     paper = PRESETS["paper"]
     assert (paper["lr"], paper["steps"], paper["batch"], paper["grad_accum"]) == (1e-5, 1000, 1, 8)
@@ -47,13 +35,13 @@ def test_the_preset_arguments_reach_the_trainer(tmp_path):
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 8)
 
 
-def test_paper_preset_on_tiny_runs_end_to_end_and_estimates_first(tmp_path, _cli):
+def test_paper_preset_on_tiny_runs_end_to_end_and_estimates_first(tmp_path, cli):
     out = tmp_path / "run"
-    code, stdout, err = _cli("train", "--preset", "paper", "--backbone", "tiny", "--steps", 5,
+    r = cli("train", "--preset", "paper", "--backbone", "tiny", "--steps", 5,
                              "--eval-prompts", 16, "--threads", 1, "--no-progress",
                              "--out", out)
-    assert code == 0, err
-    lines = stdout.strip().splitlines()
+    assert r.returncode == 0, r.err
+    lines = r.out.strip().splitlines()
     assert lines[0].startswith("--preset paper on CPU with --backbone tiny: one step measured")
     assert "5 steps take about" in lines[0]
     assert lines[-1].startswith("verdict")
@@ -66,10 +54,11 @@ def test_paper_preset_on_tiny_runs_end_to_end_and_estimates_first(tmp_path, _cli
     assert metrics[-1]["step"] == 5
 
 
-def test_bad_presets_are_refused_in_one_line(tmp_path, _cli):
-    code, _, err = _cli("train", "--preset", "fast", "--out", tmp_path / "a")
-    assert code == 2 and err.strip().count("\n") == 0 and "'fast'" in err and "paper" in err
-    code, _, err = _cli("train", "--preset", "paper", "--resume", tmp_path / "a")
-    assert code == 2 and "drop --preset" in err
-    code, _, err = _cli("train", "--preset", "paper", "--max-grad-norm", 0, "--out", tmp_path / "b")
-    assert code == 2 and "--max-grad-norm" in err
+def test_bad_presets_are_refused_in_one_line(tmp_path, cli):
+    r = cli("train", "--preset", "fast", "--out", tmp_path / "a")
+    assert r.returncode == 2 and r.err.strip().count("\n") == 0
+    assert "'fast'" in r.err and "paper" in r.err
+    r = cli("train", "--preset", "paper", "--resume", tmp_path / "a")
+    assert r.returncode == 2 and "drop --preset" in r.err
+    r = cli("train", "--preset", "paper", "--max-grad-norm", 0, "--out", tmp_path / "b")
+    assert r.returncode == 2 and "--max-grad-norm" in r.err

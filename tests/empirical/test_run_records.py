@@ -29,24 +29,6 @@ SMALL = dict(utility="log-sigmoid:1", backbone="tiny", prompts=4, batch=2, epoch
              eval_every=2, lr=3e-3, seed=3)
 
 
-class _Proc:
-    def __init__(self, returncode, out, err):
-        self.returncode, self.out, self.err = returncode, out, err
-
-
-@pytest.fixture
-def _cli(capsys):
-    """``rcollapse ARGS`` in this process, with its exit status, stdout and stderr."""
-    from rcollapse.cli import main
-
-    def run(*args):
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return _Proc(code, captured.out, captured.err)
-    return run
-
-
 class _Killed(Exception):
     pass
 
@@ -75,7 +57,7 @@ def _fake_run(folder: Path, data: Path, **record) -> Path:
 
 
 # ---- 1. a run directory is self-sufficient ---------------------------------------------
-def test_a_run_resumes_from_another_folder_with_another_thread_count(tmp_path, monkeypatch, _cli):
+def test_a_run_resumes_from_another_folder_with_another_thread_count(tmp_path, monkeypatch, cli):
     """Started from folder a with ``--data mine.jsonl`` (relative) and 2 threads, killed
     at step 4, resumed from folder b with 1 thread: the metrics of the uninterrupted run."""
     a, b = tmp_path / "a", tmp_path / "b"
@@ -94,7 +76,7 @@ def test_a_run_resumes_from_another_folder_with_another_thread_count(tmp_path, m
     assert json.loads(in_checkpoint.read_text()) == saved  # the config inside the checkpoint
 
     monkeypatch.chdir(b)
-    proc = _cli("train", "--resume", a / "run", "--threads", "1", "--no-progress")
+    proc = cli("train", "--resume", a / "run", "--threads", "1", "--no-progress")
     assert proc.returncode == 0, proc.err
     first, resumed = _summary(a / "whole"), _summary(a / "run")
     assert resumed["resumed"] and first["step"] == resumed["step"] == 8
@@ -104,26 +86,26 @@ def test_a_run_resumes_from_another_folder_with_another_thread_count(tmp_path, m
         {"from_step": 4, "options": {"threads": 1}}]
 
 
-def test_a_resume_refuses_changed_or_missing_data_naming_the_file(tmp_path, _cli):
+def test_a_resume_refuses_changed_or_missing_data_naming_the_file(tmp_path, cli):
     data = tmp_path / "mine.jsonl"
     shutil.copy(FIXTURE, data)
     run = _fake_run(tmp_path / "run", data, files={"data": file_record(data)})
     data.write_text(data.read_text() + FIXTURE.read_text().splitlines()[0] + "\n")
-    proc = _cli("train", "--resume", run)
+    proc = cli("train", "--resume", run)
     assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
     assert f"--data {data.resolve()} changed since the run started" in proc.err
     data.unlink()
-    proc = _cli("train", "--resume", run)
+    proc = cli("train", "--resume", run)
     assert proc.returncode == 2 and f"--data {data.resolve()} is gone" in proc.err, proc.err
 
 
-def test_warm_records_absolute_data_and_refuses_changed_data(tmp_path, monkeypatch, _cli):
+def test_warm_records_absolute_data_and_refuses_changed_data(tmp_path, monkeypatch, cli):
     import rcollapse.empirical.warm as W
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(FIXTURE, tmp_path / "mine.jsonl")
     config = W.WarmConfig(members=2, backbone="tiny", utility="log-sigmoid:0.25",
-                          data="mine.jsonl", eval_prompts=3, noise=(0.0,))
+                          data="mine.jsonl", eval_prompts=3, bon_prompts=3, noise=(0.0,))
     W.prepare_run(config, "run")
     saved = json.loads((tmp_path / "run" / "warm_config.json").read_text())
     assert saved["data"] == str((tmp_path / "mine.jsonl").resolve())
@@ -136,17 +118,17 @@ def test_warm_records_absolute_data_and_refuses_changed_data(tmp_path, monkeypat
         fh.write(FIXTURE.read_text().splitlines()[0] + "\n")
     with pytest.raises(ValueError, match="--data .*mine.jsonl changed since the run started"):
         W.resolve_config(None, tmp_path / "run", resume=True)
-    proc = _cli("warm", "--resume", tmp_path / "run", "--members", "3")
+    proc = cli("warm", "--resume", tmp_path / "run", "--members", "3")
     assert proc.returncode == 2 and "got --members" in proc.err, proc.err
 
 
 # ---- 2. config.json records what ran; 4. the verdict; 7. --no-progress -----------------
-def test_config_records_the_effective_split_and_the_cli_prints_the_verdict(tmp_path, _cli):
+def test_config_records_the_effective_split_and_the_cli_prints_the_verdict(tmp_path, cli):
     data = tmp_path / "mine.jsonl"
     lines = FIXTURE.read_text().splitlines()[:20]
     data.write_text("\n".join(lines) + "\n")
     run = tmp_path / "run"
-    proc = _cli("train", "--utility", "log", "--data", data, "--test-fraction", "0.25",
+    proc = cli("train", "--utility", "log", "--data", data, "--test-fraction", "0.25",
                 "--epochs", "1", "--batch", "4", "--eval-every", "2", "--no-progress",
                 "--out", run)
     assert proc.returncode == 0, proc.err
@@ -173,38 +155,38 @@ def test_config_records_the_effective_split_and_the_cli_prints_the_verdict(tmp_p
         assert bar not in proc.err, bar
 
 
-def test_without_no_progress_the_trainer_bars_show(tmp_path, _cli):
+def test_without_no_progress_the_trainer_bars_show(tmp_path, cli):
     """The counterpart of the check above: the same kind of run shows its bars."""
-    proc = _cli("train", "--utility", "log", "--data", FIXTURE, "--prompts", "4", "--epochs",
+    proc = cli("train", "--utility", "log", "--data", FIXTURE, "--prompts", "4", "--epochs",
                 "1", "--batch", "2", "--eval-every", "2", "--out", tmp_path / "run")
     assert proc.returncode == 0, proc.err
     assert "it/s" in proc.err or "s/it" in proc.err
 
 
 # ---- 3. what a resume may change -------------------------------------------------------
-def test_a_resume_refuses_by_name_the_options_that_change_the_result(tmp_path, _cli):
-    proc = _cli("train", "--resume", tmp_path / "nowhere", "--utility", "log", "--lr", "0.1")
+def test_a_resume_refuses_by_name_the_options_that_change_the_result(tmp_path, cli):
+    proc = cli("train", "--resume", tmp_path / "nowhere", "--utility", "log", "--lr", "0.1")
     assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
     assert "--utility, --lr would change the result" in proc.err
     assert "valid with --resume: --threads, --device, --no-progress" in proc.err
-    proc = _cli("train", "--resume", tmp_path / "nowhere", "--out", tmp_path / "x")
+    proc = cli("train", "--resume", tmp_path / "nowhere", "--out", tmp_path / "x")
     assert proc.returncode == 2 and "drop --out" in proc.err
 
 
-def test_a_resume_refuses_a_device_that_changes_the_numerics(tmp_path, _cli):
+def test_a_resume_refuses_a_device_that_changes_the_numerics(tmp_path, cli):
     """A run recorded on cuda in bf16: ``--device cpu`` would change the numerics."""
     run = _fake_run(tmp_path / "run", FIXTURE, effective={"device": "cuda", "precision": "bf16"})
-    proc = _cli("train", "--resume", run, "--device", "cpu", "--no-progress")
+    proc = cli("train", "--resume", run, "--device", "cpu", "--no-progress")
     assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
     assert "the run trained on cuda in bf16; this resume would run on cpu in fp32" in proc.err
     assert not (run / "checkpoints").exists()
 
 
-def test_test_fraction_is_checked(tmp_path, _cli):
+def test_test_fraction_is_checked(tmp_path, cli):
     for args, message in ((["--data", FIXTURE, "--test-fraction", "1.5"],
                            "--test-fraction 1.5: valid: a number in (0, 1)"),
                           (["--test-fraction", "0.2"], "--test-fraction is for --data")):
-        proc = _cli("train", *args, "--out", tmp_path / "run")
+        proc = cli("train", *args, "--out", tmp_path / "run")
         assert proc.returncode == 2 and message in proc.err, proc.err
         assert not (tmp_path / "run").exists()
 
@@ -292,7 +274,7 @@ def test_a_small_split_is_warned_about_with_the_way_to_hold_out_more():
 
 
 # ---- 5. messages that locate the fault -------------------------------------------------
-def test_bad_json_is_named_by_line_and_column_with_the_whole_parser_message(tmp_path, _cli):
+def test_bad_json_is_named_by_line_and_column_with_the_whole_parser_message(tmp_path, cli):
     good = FIXTURE.read_text().splitlines()[0]
     tab = tmp_path / "tab.jsonl"
     tab.write_text(good + "\n" + '{"prompt": "a\tb", "completions": ["x", "y"]}\n')
@@ -304,20 +286,20 @@ def test_bad_json_is_named_by_line_and_column_with_the_whole_parser_message(tmp_
             json.loads(text)
         except json.JSONDecodeError as err:
             expected = f"{path}:{line}: not valid JSON: {err.msg}: line {line} column {err.colno}"
-        proc = _cli("train", "--utility", "log", "--data", path, "--out", tmp_path / "run")
+        proc = cli("train", "--utility", "log", "--data", path, "--out", tmp_path / "run")
         assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
         assert expected in proc.err, proc.err
-    assert "Invalid control character at: line 2 column 14" in _cli(
+    assert "Invalid control character at: line 2 column 14" in cli(
         "train", "--data", tab, "--out", tmp_path / "run").err
     assert not (tmp_path / "run").exists()
 
 
-def test_prompt_aware_names_the_file_and_line_of_an_untyped_prompt(tmp_path, _cli):
+def test_prompt_aware_names_the_file_and_line_of_an_untyped_prompt(tmp_path, cli):
     rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()[:4]]
     del rows[2]["type"]
     path = tmp_path / "untyped.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    proc = _cli("train", "--utility", "prompt-aware", "--data", path, "--out", tmp_path / "run")
+    proc = cli("train", "--utility", "prompt-aware", "--data", path, "--out", tmp_path / "run")
     assert proc.returncode == 2 and len(proc.err.strip().splitlines()) == 1, proc.err
     assert f"{path}:3: prompt-aware needs each prompt's 'type'" in proc.err
     assert not (tmp_path / "run").exists()
