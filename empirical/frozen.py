@@ -31,7 +31,7 @@ import numpy as np
 from rcollapse.empirical.run_dir import (append_jsonl, finish, truncate_jsonl, write_config)
 from rcollapse.outputs import write_json
 
-__all__ = ["make_head", "parse_head", "run_frozen"]
+__all__ = ["RankingObjective", "head_optimizer", "make_head", "parse_head", "run_frozen"]
 
 
 def parse_head(spec: str) -> int | None:
@@ -119,8 +119,6 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
 
     from rcollapse.empirical.embeddings import backbone_key, build_embeddings
     from rcollapse.empirical.monitor import CollapseMonitor
-    from rcollapse.empirical.trainer import LOSSES
-
     train_ex, train_specs, floors = training
     if not all(callable(cb) for cb in callbacks):
         raise ValueError("train --freeze: callbacks are callables of the step (no TrainerCallback)")
@@ -143,7 +141,7 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
     monitor = CollapseMonitor({"train": train_ex, "test": test_ex}, utility=config.utility,
                               max_prompts=config.eval_prompts, scorer=score)
     per_epoch, total = _schedule(len(train_ex), config)
-    opt, sched = _optimizer(head, config, total)
+    opt, sched = head_optimizer(head.parameters(), config, total, lr=config.lr)
     start = 0
     checkpoint = _last_checkpoint(out) if saved is not None else None
     if checkpoint is not None:
@@ -158,21 +156,13 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
         truncate_jsonl(out / "rewards.jsonl", start)
     write_config(out, config, saved, effective, last_step=start, overrides=overrides)
 
-    offsets = np.concatenate([[0], np.cumsum([ex.n for ex in train_ex])])
-    spec_list = sorted(set(train_specs))
-    ids = [spec_list.index(s) for s in train_specs]
-    owner = SimpleNamespace(specs=spec_list, center_coefficient=config.center_coefficient)
+    objective = RankingObjective(train_ex, train_specs, floors, config)
     losses = []
     for step in range(start, total):
         opt.zero_grad()
         batches = _step_batches(step, len(train_ex), config, per_epoch)
         for prompts in batches:
-            rows = np.concatenate([np.arange(offsets[p], offsets[p + 1]) for p in prompts])
-            z = head(x_train[torch.from_numpy(rows)]).reshape(-1).float()
-            loss = LOSSES[config.loss](owner, z, {
-                "ranking_sizes": [train_ex[p].n for p in prompts],
-                "spec_ids": [ids[p] for p in prompts],
-                "floors": [float(floors[p]) for p in prompts]})
+            loss = objective(head, x_train, prompts)
             (loss / len(batches)).backward()
             losses.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(head.parameters(), config.max_grad_norm)
@@ -192,15 +182,44 @@ def run_frozen(config, out, training, test_ex, *, saved, effective, overrides, d
     return out
 
 
-def _optimizer(head, config, total: int):
+def head_optimizer(params, config, total: int, *, lr: float):
+    """AdamW on ``params`` at ``lr`` with ``config``'s weight decay, and ``config``'s
+    schedule over ``total`` steps with its warmup (``warmup_steps``, else the fraction
+    ``warmup_ratio`` of ``total``)."""
     import torch
     from transformers import get_scheduler
 
-    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
     warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total)
     sched = get_scheduler(config.scheduler, opt, num_warmup_steps=warmup,
                           num_training_steps=total)
     return opt, sched
+
+
+class RankingObjective:
+    """The loss ``config.loss`` (``trainer.LOSSES``) of a head on the embeddings of
+    ``examples`` (rows: each ranking's completions in order), for a batch of prompt
+    indices: ``objective(head, x, prompts)``; ``specs`` and ``floors``: each prompt's
+    utility and its training floor."""
+
+    def __init__(self, examples, specs, floors, config):
+        from rcollapse.empirical.trainer import LOSSES
+
+        self.examples, self.floors, self.loss = examples, floors, LOSSES[config.loss]
+        spec_list = sorted(set(specs))
+        self.ids = [spec_list.index(s) for s in specs]
+        self.owner = SimpleNamespace(specs=spec_list, center_coefficient=config.center_coefficient)
+        self.offsets = np.concatenate([[0], np.cumsum([ex.n for ex in examples])])
+
+    def __call__(self, head, x, prompts):
+        import torch
+
+        rows = np.concatenate([np.arange(self.offsets[p], self.offsets[p + 1]) for p in prompts])
+        z = head(x[torch.from_numpy(rows)]).reshape(-1).float()
+        return self.loss(self.owner, z, {
+            "ranking_sizes": [self.examples[p].n for p in prompts],
+            "spec_ids": [self.ids[p] for p in prompts],
+            "floors": [float(self.floors[p]) for p in prompts]})
 
 
 def _save_head(out: Path, head, config, key: str, dim: int) -> None:

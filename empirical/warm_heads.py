@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -73,25 +72,18 @@ def train_head(head, x, examples, train, *, lr: float, seed: int, params=None) -
     batches of epoch e are a permutation seeded by (seed, e). ``params``: the tensors
     the optimizer steps (all by default). Returns the mean loss of the last epoch."""
     import torch
-    from transformers import get_scheduler
 
+    from rcollapse.empirical.frozen import RankingObjective, head_optimizer
     from rcollapse.empirical.losses import floor_for
     from rcollapse.empirical.train import prompt_specs
-    from rcollapse.empirical.trainer import LOSSES
 
     specs = prompt_specs(examples, train.utility)
     floors = [floor_for(s, ex.n) for s, ex in zip(specs, examples)]
-    spec_list = sorted(set(specs))
-    ids = [spec_list.index(s) for s in specs]
-    owner = SimpleNamespace(specs=spec_list, center_coefficient=train.center_coefficient)
-    offsets = np.concatenate([[0], np.cumsum([ex.n for ex in examples])])
+    objective = RankingObjective(examples, specs, floors, train)
     per_epoch = math.ceil(len(examples) / train.batch)
     total = train.steps or math.ceil(train.epochs * per_epoch)
-    warmup = train.warmup_steps or math.ceil(train.warmup_ratio * total)
     params = list(head.parameters() if params is None else params)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=train.weight_decay)
-    sched = get_scheduler(train.scheduler, opt, num_warmup_steps=warmup,
-                          num_training_steps=total)
+    opt, sched = head_optimizer(params, train, total, lr=lr)
     torch.manual_seed(seed)  # dropout masks
     head.train()
     losses = []
@@ -99,11 +91,7 @@ def train_head(head, x, examples, train, *, lr: float, seed: int, params=None) -
         epoch, within = divmod(step, per_epoch)
         order = np.random.default_rng([seed, epoch]).permutation(len(examples))
         prompts = order[within * train.batch:(within + 1) * train.batch]
-        rows = np.concatenate([np.arange(offsets[p], offsets[p + 1]) for p in prompts])
-        z = head(x[torch.from_numpy(rows)]).reshape(-1).float()
-        loss = LOSSES[train.loss](owner, z, {
-            "ranking_sizes": [examples[q].n for q in prompts],
-            "spec_ids": [ids[q] for q in prompts], "floors": [float(floors[q]) for q in prompts]})
+        loss = objective(head, x, prompts)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, train.max_grad_norm)
